@@ -1,0 +1,365 @@
+// Package cluster runs a real Kubernetes control plane (etcd and
+// kube-apiserver, built from their Go modules) on loopback for tests and for
+// `make run`, and writes Services and EndpointSlices the way the endpointslice
+// controller would, since no controller-manager runs.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Service CIDRs of the local cluster: dual-stack, so that tests can create
+// IPv4, IPv6 and dual-stack Services.
+const (
+	ServiceCIDRv4 = "10.96.0.0/16"
+	ServiceCIDRv6 = "fd00:10:96::/112"
+)
+
+// Options tune Start.
+type Options struct {
+	Logf Logf   // progress lines; nil discards them
+	Dir  string // working directory; a new temporary one when empty
+}
+
+// Cluster is a running etcd + kube-apiserver pair on loopback.
+type Cluster struct {
+	Kubeconfig string // admin kubeconfig (token in group system:masters)
+	Client     kubernetes.Interface
+	RESTConfig *rest.Config
+	Server     string // https://127.0.0.1:PORT
+	Token      string // admin bearer token
+
+	dir        string
+	removeDir  bool
+	etcd       *process
+	apiserver  *process
+	etcdClient string // etcd's client URL
+}
+
+// Start builds (or reuses) the binaries and starts etcd and kube-apiserver on
+// free loopback ports, returning once the apiserver's /readyz answers ok.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	bins, err := EnsureBinaries(ctx, logf)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: opts.Dir}
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "warpdns-cluster-"); err != nil {
+			return nil, err
+		}
+		c.removeDir = true
+	}
+	if err := c.start(ctx, logf, bins); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
+	ports, err := FreePorts(3)
+	if err != nil {
+		return err
+	}
+	etcdClientPort, etcdPeerPort, apiPort := ports[0], ports[1], ports[2]
+	c.etcdClient = fmt.Sprintf("http://127.0.0.1:%d", etcdClientPort)
+	etcdPeer := fmt.Sprintf("http://127.0.0.1:%d", etcdPeerPort)
+
+	logf("starting etcd %s on %s", EtcdVersion, c.etcdClient)
+	c.etcd, err = startProcess(c.dir, "etcd", bins.Etcd,
+		"--name=local",
+		"--data-dir="+filepath.Join(c.dir, "etcd-data"),
+		"--listen-client-urls="+c.etcdClient,
+		"--advertise-client-urls="+c.etcdClient,
+		"--listen-peer-urls="+etcdPeer,
+		"--initial-advertise-peer-urls="+etcdPeer,
+		"--initial-cluster=local="+etcdPeer,
+		"--log-level=warn",
+		"--unsafe-no-fsync", // a throwaway store: durability buys nothing here
+	)
+	if err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 30*time.Second, c.etcd, func() error { return httpOK(c.etcdClient+"/health", "") }); err != nil {
+		return fmt.Errorf("etcd did not become healthy: %w", err)
+	}
+
+	token, err := c.writeCredentials()
+	if err != nil {
+		return err
+	}
+	c.Token = token
+	c.Server = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	logf("starting kube-apiserver %s on %s", KubernetesVersion, c.Server)
+	c.apiserver, err = startProcess(c.dir, "kube-apiserver", bins.APIServer,
+		"--etcd-servers="+c.etcdClient,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", apiPort),
+		"--cert-dir="+filepath.Join(c.dir, "pki"),
+		"--token-auth-file="+filepath.Join(c.dir, "tokens.csv"),
+		"--authorization-mode=RBAC",
+		"--service-account-key-file="+filepath.Join(c.dir, "sa.pub"),
+		"--service-account-signing-key-file="+filepath.Join(c.dir, "sa.key"),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-cluster-ip-range="+ServiceCIDRv4+","+ServiceCIDRv6,
+		// No kubelet or controller-manager: the loopback address would
+		// not be a valid endpoint for the kubernetes Service anyway.
+		"--endpoint-reconciler-type=none",
+		"--enable-priority-and-fairness=false",
+		"--profiling=false",
+	)
+	if err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 60*time.Second, c.apiserver, func() error { return httpOK(c.Server+"/readyz", c.Token) }); err != nil {
+		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
+	}
+
+	c.Kubeconfig = filepath.Join(c.dir, "kubeconfig")
+	if err := os.WriteFile(c.Kubeconfig, []byte(kubeconfig(c.Server, c.Token)), 0o600); err != nil {
+		return err
+	}
+	if c.RESTConfig, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
+		return err
+	}
+	c.RESTConfig.QPS, c.RESTConfig.Burst = 500, 1000 // tests create objects in bulk
+	if c.Client, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
+		return err
+	}
+	logf("control plane ready; kubeconfig: %s", c.Kubeconfig)
+	return nil
+}
+
+// writeCredentials writes the admin token file and the service-account key
+// pair the apiserver requires, and returns the token.
+func (c *Cluster) writeCredentials() (string, error) {
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(raw)
+	tokens := token + `,admin,admin-uid,"system:masters"` + "\n"
+	if err := os.WriteFile(filepath.Join(c.dir, "tokens.csv"), []byte(tokens), 0o600); err != nil {
+		return "", err
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
+	if err := os.WriteFile(filepath.Join(c.dir, "sa.key"), keyPEM, 0o600); err != nil {
+		return "", err
+	}
+	return token, os.WriteFile(filepath.Join(c.dir, "sa.pub"), pubPEM, 0o644)
+}
+
+// kubeconfig skips TLS verification: the apiserver's certificate is
+// self-signed at start, and it only ever listens on loopback.
+func kubeconfig(server, token string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: %s
+    insecure-skip-tls-verify: true
+users:
+- name: admin
+  user:
+    token: %s
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: admin
+current-context: local
+`, server, token)
+}
+
+// Stop stops kube-apiserver, then etcd, and removes the working directory if
+// Start created it. It is safe to call more than once.
+func (c *Cluster) Stop() error {
+	errs := []error{c.apiserver.stop(), c.etcd.stop()}
+	c.apiserver, c.etcd = nil, nil
+	if c.removeDir && c.dir != "" {
+		errs = append(errs, os.RemoveAll(c.dir))
+		c.dir = ""
+	}
+	return errors.Join(errs...)
+}
+
+// Dir is the cluster's working directory (logs, kubeconfig, data).
+func (c *Cluster) Dir() string { return c.dir }
+
+// process is a child we started; it dies with us (Pdeathsig) even if we are
+// killed before Stop runs, so nothing is left behind.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+func startProcess(dir, name, bin string, args ...string) (*process, error) {
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM to the process group and SIGKILL after a grace period.
+func (p *process) stop() error {
+	if p == nil {
+		return nil
+	}
+	if p.exited() {
+		return nil
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+	return nil
+}
+
+// logTail returns the last lines of the process log, for error messages.
+func (p *process) logTail() string {
+	data, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls check until it succeeds, the process dies, or time runs out.
+func waitFor(ctx context.Context, timeout time.Duration, p *process, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if p.exited() {
+			return fmt.Errorf("%s exited (%v); last log lines (%s):\n%s", p.name, p.err, p.log, p.logTail())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%v after %s; last log lines (%s):\n%s", err, timeout, p.log, p.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+var insecureLoopbackClient = &http.Client{
+	Timeout:   2 * time.Second,
+	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // #nosec G402 -- loopback, self-signed
+}
+
+func httpOK(url, token string) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := insecureLoopbackClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// FreePorts returns n distinct TCP ports that were free on 127.0.0.1 (and free
+// for UDP too, since DNS servers listen on both) at the time of the call.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	var held []interface{ Close() error }
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for len(ports) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, l)
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken for UDP: try another
+		}
+		held = append(held, u)
+		ports = append(ports, port)
+	}
+	return ports, nil
+}

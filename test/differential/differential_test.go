@@ -1,0 +1,222 @@
+// Package differential proves the drop-in promise: with the stock kube-dns
+// Corefile, our coredns answers exactly as upstream CoreDNS v1.15.0 does. Both
+// binaries run side by side against the same real kube-apiserver and the same
+// stub upstream, and every query is asked of both over UDP and TCP.
+package differential
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
+
+// TestDropInMatchesUpstream: identical answers from upstream and ours, with
+// the stock Corefile and with the stock Corefile plus envalias (aliases must
+// not change any stock name's answer).
+func TestDropInMatchesUpstream(t *testing.T) {
+	w := setUp(t)
+	for _, variant := range []struct{ name, extra string }{
+		{"stock Corefile", ""},
+		{"stock Corefile with envalias", "envalias stg prd"},
+	} {
+		t.Run(variant.name, func(t *testing.T) {
+			// Fresh servers each time: both caches start empty, so cached
+			// TTLs count down alike.
+			upstream := w.startCoreDNS(t, w.upstreamBin, "")
+			ours := w.startCoreDNS(t, w.ourBin, variant.extra)
+			w.checkSane(t, upstream)
+			for _, diff := range compare(t, w.queries(), upstream, ours) {
+				t.Error(diff)
+			}
+		})
+	}
+}
+
+// TestDifferentialCatchesChangedAnswers shows that the comparison has teeth:
+// headlessonly, enabled for every client, changes the answer for a ClusterIP
+// Service, and the differential test must report exactly that kind of change.
+func TestDifferentialCatchesChangedAnswers(t *testing.T) {
+	w := setUp(t)
+	upstream := w.startCoreDNS(t, w.upstreamBin, "")
+	ours := w.startCoreDNS(t, w.ourBin, "headlessonly")
+	diffs := compare(t, w.queries(), upstream, ours)
+	found := false
+	for _, d := range diffs {
+		if strings.Contains(d, "api.platform.svc.cluster.local. A ") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the comparison did not flag the changed answer for api.platform.svc.cluster.local A; diffs: %v", diffs)
+	}
+}
+
+// checkSane guards the comparison against two servers that fail alike: the
+// reference must really answer from the cluster and from the stub upstream.
+func (w *world) checkSane(t *testing.T, s server) {
+	t.Helper()
+	for _, c := range []struct {
+		q    query
+		want string
+	}{
+		{query{name: "api.platform.svc.cluster.local.", qtype: dns.TypeA}, w.demo.APIClusterIP},
+		{query{name: "db-0.db.platform.svc.cluster.local.", qtype: dns.TypeA}, "10.244.1.20"},
+		{query{name: "docs.platform.svc.cluster.local.", qtype: dns.TypeA}, "192.0.2.80"},
+		{query{name: "example.org.", qtype: dns.TypeA}, "192.0.2.1"},
+	} {
+		r, err := ask("udp", s.addr, c.q)
+		if err != nil || !strings.Contains(fmt.Sprint(r.Answer), c.want) {
+			t.Fatalf("%s: %s answered %v (%v), want %s in the answer", s.name, c.q, r, err, c.want)
+		}
+	}
+}
+
+// world is what every test here shares: one control plane with the demo
+// world, one stub upstream, both binaries.
+type world struct {
+	cluster     *cluster.Cluster
+	demo        cluster.Demo
+	dualIPs     []string
+	stub        string
+	ourBin      string
+	upstreamBin string
+	dir         string
+}
+
+var (
+	worldOnce sync.Once
+	shared    world
+	worldErr  error
+)
+
+func setUp(t *testing.T) *world {
+	t.Helper()
+	c := cluster.Shared(t)
+	worldOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		shared.cluster = c
+		if shared.dir, worldErr = os.MkdirTemp("", "warpdns-differential-"); worldErr != nil {
+			return
+		}
+		if shared.demo, worldErr = cluster.SeedDemo(ctx, c); worldErr != nil {
+			return
+		}
+		if shared.dualIPs, worldErr = seedDualStack(ctx, c); worldErr != nil {
+			return
+		}
+		if shared.ourBin, worldErr = cluster.BuildOurCoreDNS(ctx, shared.dir); worldErr != nil {
+			return
+		}
+		shared.upstreamBin, worldErr = cluster.UpstreamCoreDNSBinary(ctx, func(f string, a ...any) {
+			fmt.Fprintf(os.Stderr, "differential: "+f+"\n", a...)
+		})
+	})
+	if worldErr != nil {
+		t.Fatal(worldErr)
+	}
+	shared.stub = stubUpstream(t)
+	return &shared
+}
+
+// seedDualStack adds a dual-stack ClusterIP Service with IPv4 and IPv6
+// endpoints, and returns its ClusterIPs.
+func seedDualStack(ctx context.Context, c *cluster.Cluster) ([]string, error) {
+	policy := corev1.IPFamilyPolicyRequireDualStack
+	svc, err := c.CreateService(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "dual", Namespace: cluster.DemoNamespace},
+		Spec: corev1.ServiceSpec{
+			IPFamilyPolicy: &policy,
+			Ports:          []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return svc.Spec.ClusterIPs, c.SetEndpoints(ctx, svc, []cluster.Endpoint{
+		{IP: "10.244.5.50"}, {IP: "fd00:10:244::50"},
+	}, nil)
+}
+
+// stockCorefile is kubeadm's default Corefile (v1.37), with listeners on
+// loopback ports, the local kubeconfig and the stub as upstream. extra adds
+// plugin lines; plugin.cfg, not their place here, decides where they run.
+func (w *world) stockCorefile(dnsPort, healthPort, readyPort, metricsPort int, extra string) string {
+	return fmt.Sprintf(`.:%d {
+    bind 127.0.0.1
+    errors
+    health 127.0.0.1:%d {
+       lameduck 1s
+    }
+    ready 127.0.0.1:%d
+    %s
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       kubeconfig %s local
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus 127.0.0.1:%d
+    forward . %s {
+       max_concurrent 1000
+    }
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    loop
+    reload
+    loadbalance
+}
+`, dnsPort, healthPort, readyPort, extra, w.cluster.Kubeconfig, metricsPort, w.stub)
+}
+
+// server is a running coredns and the address it answers on.
+type server struct {
+	name string
+	addr string
+}
+
+func (w *world) startCoreDNS(t *testing.T, bin, extra string) server {
+	t.Helper()
+	ports, err := cluster.FreePorts(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	corefile := w.stockCorefile(ports[0], ports[1], ports[2], ports[3], extra)
+	proc, err := cluster.StartCoreDNS(ctx, bin, corefile, w.dir,
+		cluster.AllReady(
+			cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[2])),
+			cluster.DNSAnswers(fmt.Sprintf("127.0.0.1:%d", ports[0]))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		proc.Stop()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", bin, proc.Log())
+		}
+	})
+	name := "ours"
+	if bin == w.upstreamBin {
+		name = "upstream"
+	}
+	if extra != "" {
+		name += " (+" + extra + ")"
+	}
+	return server{name: name, addr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+}
