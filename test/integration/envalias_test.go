@@ -1,0 +1,168 @@
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+// TestAliasAnswersLikeTheService: stg-api answers with api's pod IPs on the
+// VPC listener, and every name in the reply is the asked one, in the asked
+// letter case (0x20 randomisation must validate).
+func TestAliasAnswersLikeTheService(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ea-basic")
+	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.20.0.1"}, {IP: "10.20.0.2"}}, nil)
+	asked := "StG-aPi." + strings.ToUpper(ns) + ".svc.Cluster.Local."
+	var r *dns.Msg
+	eventually(t, "the alias answers", func() error {
+		r = ask(t, e.vpc, asked, dns.TypeA)
+		if len(r.Answer) != 2 {
+			return fmt.Errorf("%s: %v", rcode(r), r.Answer)
+		}
+		return nil
+	})
+	wantAddrs(t, "alias", r, "10.20.0.1", "10.20.0.2")
+	if r.Question[0].Name != asked {
+		t.Errorf("question %q, want %q byte for byte", r.Question[0].Name, asked)
+	}
+	for _, owner := range owners(r.Answer) {
+		if owner != asked {
+			t.Errorf("owner %q, want the asked name %q", owner, asked)
+		}
+	}
+}
+
+// TestAliasSRVTargetsStayInTheEnvironment: SRV targets and additional records
+// name stg-api, so follow-up lookups route to this cluster again, and those
+// targets resolve.
+func TestAliasSRVTargetsStayInTheEnvironment(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ea-srv")
+	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.21.0.1"}, {IP: "10.21.0.2"}}, nil)
+	alias := "stg-api." + ns + ".svc.cluster.local."
+	var r *dns.Msg
+	eventually(t, "SRV through the alias", func() error {
+		r = ask(t, e.vpc, "_http._tcp."+alias, dns.TypeSRV)
+		if len(r.Answer) != 2 {
+			return fmt.Errorf("%s: %v", rcode(r), r.Answer)
+		}
+		return nil
+	})
+	for _, rr := range r.Answer {
+		target := rr.(*dns.SRV).Target
+		if !strings.HasSuffix(target, "."+alias) {
+			t.Errorf("SRV target %q is not under %q", target, alias)
+		}
+		if len(ask(t, e.vpc, target, dns.TypeA).Answer) != 1 {
+			t.Errorf("SRV target %q does not resolve through the alias", target)
+		}
+	}
+	for _, owner := range owners(r.Extra) {
+		if owner != "." && !strings.HasSuffix(owner, "."+alias) {
+			t.Errorf("additional record %q is not under %q", owner, alias)
+		}
+	}
+}
+
+// TestAliasHeadless300: a 300-endpoint headless Service through the alias:
+// UDP truncates (TC), TCP is complete and speaks only of the alias.
+func TestAliasHeadless300(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ea-big")
+	svc := clusterIPService(ns, "pods")
+	svc.Spec.ClusterIP = corev1.ClusterIPNone
+	var eps []cluster.Endpoint
+	for i := range 300 {
+		eps = append(eps, cluster.Endpoint{IP: fmt.Sprintf("10.22.%d.%d", i/250, i%250+1)})
+	}
+	e.service(t, svc, eps, nil)
+	alias := "stg-pods." + ns + ".svc.cluster.local."
+	var r *dns.Msg
+	eventually(t, "TCP complete", func() error {
+		r = query(t, e.vpc, "tcp", alias, dns.TypeA, 0)
+		if len(r.Answer) != 300 {
+			return fmt.Errorf("%d answers", len(r.Answer))
+		}
+		return nil
+	})
+	for _, owner := range owners(r.Answer) {
+		if owner != alias {
+			t.Fatalf("owner %q, want %q", owner, alias)
+		}
+	}
+	if u := query(t, e.vpc, "udp", alias, dns.TypeA, 0); !u.Truncated || u.Len() > 512 {
+		t.Errorf("UDP: TC=%v, %d bytes; want TC within 512 bytes", u.Truncated, u.Len())
+	}
+}
+
+// TestAliasDualStack: A and AAAA of a dual-stack Service through the alias.
+func TestAliasDualStack(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ea-dual")
+	svc := clusterIPService(ns, "api")
+	policy := corev1.IPFamilyPolicyRequireDualStack
+	svc.Spec.IPFamilyPolicy = &policy
+	e.service(t, svc, []cluster.Endpoint{{IP: "10.23.0.1"}, {IP: "fd00:23::1"}}, nil)
+	alias := "stg-api." + ns + ".svc.cluster.local."
+	eventually(t, "A", func() error {
+		if got := addresses(ask(t, e.vpc, alias, dns.TypeA).Answer); fmt.Sprint(got) != "[10.23.0.1]" {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
+	wantAddrs(t, "AAAA", ask(t, e.vpc, alias, dns.TypeAAAA), "fd00:23::1")
+}
+
+// TestAliasNeverShadowsARealService: a Service literally named stg-api is
+// served as itself; another environment's prefix is not rewritten (NXDOMAIN
+// with an SOA); unprefixed names are untouched.
+func TestAliasNeverShadowsARealService(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ea-collide")
+	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.24.0.1"}}, nil)
+	e.service(t, clusterIPService(ns, "stg-api"), []cluster.Endpoint{{IP: "10.24.9.9"}}, nil)
+	eventually(t, "the real stg-api wins", func() error {
+		if got := addresses(ask(t, e.vpc, "stg-api."+ns+".svc.cluster.local.", dns.TypeA).Answer); fmt.Sprint(got) != "[10.24.9.9]" {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
+	r := ask(t, e.vpc, "prd-api."+ns+".svc.cluster.local.", dns.TypeA)
+	if rcode(r) != "NXDOMAIN" || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA {
+		t.Errorf("another environment's name: want NXDOMAIN with SOA, got\n%v", r)
+	}
+	wantAddrs(t, "unprefixed", ask(t, e.vpc, "api."+ns+".svc.cluster.local.", dns.TypeA), "10.24.0.1")
+}
+
+// TestAliasNegativeAnswersKeepSOA: an alias of a missing Service is NXDOMAIN
+// with the zone's SOA; NODATA keeps it too.
+func TestAliasNegativeAnswersKeepSOA(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ea-negative")
+	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.25.0.1"}}, nil)
+	eventually(t, "alias resolves", func() error {
+		if len(ask(t, e.vpc, "stg-api."+ns+".svc.cluster.local.", dns.TypeA).Answer) != 1 {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		rcode string
+	}{
+		{"stg-missing." + ns + ".svc.cluster.local.", dns.TypeA, "NXDOMAIN"},
+		{"stg-api." + ns + ".svc.cluster.local.", dns.TypeAAAA, "NOERROR"},
+	} {
+		r := ask(t, e.vpc, c.name, c.qtype)
+		if rcode(r) != c.rcode || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA {
+			t.Errorf("%s %s: want %s with an SOA, got\n%v", c.name, dns.TypeToString[c.qtype], c.rcode, r)
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+// TestVPCPathAnswersPodIPs: the same name gets the ClusterIP in-cluster and
+// the ready pod IPs on the VPC listener; not-ready and terminating pods are
+// left out, publishNotReadyAddresses puts them back.
+func TestVPCPathAnswersPodIPs(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-basic")
+	svc := e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{
+		{IP: "10.10.0.1"}, {IP: "10.10.0.2"},
+		{IP: "10.10.0.3", NotReady: true},
+		{IP: "10.10.0.4", Terminating: true},
+	}, nil)
+	pub := clusterIPService(ns, "pub")
+	pub.Spec.PublishNotReadyAddresses = true
+	e.service(t, pub, []cluster.Endpoint{{IP: "10.10.1.1"}, {IP: "10.10.1.2", NotReady: true}}, nil)
+
+	name := "api." + ns + ".svc.cluster.local."
+	eventually(t, "VPC path answers the ready pods", func() error {
+		if got := addresses(ask(t, e.vpc, name, dns.TypeA).Answer); fmt.Sprint(got) != "[10.10.0.1 10.10.0.2]" {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
+	wantAddrs(t, "in-cluster path", ask(t, e.inCluster, name, dns.TypeA), svc.Spec.ClusterIP)
+	wantAddrs(t, "publishNotReadyAddresses", ask(t, e.vpc, "pub."+ns+".svc.cluster.local.", dns.TypeA), "10.10.1.1", "10.10.1.2")
+	if r := ask(t, e.vpc, name, dns.TypeAAAA); rcode(r) != "NOERROR" || len(r.Answer) != 0 || len(r.Ns) == 0 {
+		t.Errorf("AAAA of an IPv4-only Service: want NODATA with SOA, got\n%v", r)
+	}
+	// An endpoint name of a ClusterIP Service resolves too.
+	wantAddrs(t, "endpoint name", ask(t, e.vpc, "10-10-0-1."+name, dns.TypeA), "10.10.0.1")
+}
+
+// TestVPCPathMultiSliceAndTruncation: 300 endpoints in three slices; over UDP
+// the reply fits the client's buffer and sets TC, over TCP it is complete.
+func TestVPCPathMultiSliceAndTruncation(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-big")
+	var eps []cluster.Endpoint
+	for i := range 300 {
+		eps = append(eps, cluster.Endpoint{IP: fmt.Sprintf("10.11.%d.%d", i/250, i%250+1)})
+	}
+	e.service(t, clusterIPService(ns, "big"), eps, nil)
+	name := "big." + ns + ".svc.cluster.local."
+	eventually(t, "TCP returns all 300", func() error {
+		if n := len(query(t, e.vpc, "tcp", name, dns.TypeA, 0).Answer); n != 300 {
+			return fmt.Errorf("%d answers", n)
+		}
+		return nil
+	})
+	for _, bufsize := range []uint16{0, 1232, 4096} {
+		r := query(t, e.vpc, "udp", name, dns.TypeA, bufsize)
+		limit := 512
+		if bufsize > 0 {
+			limit = int(bufsize)
+		}
+		if !r.Truncated || r.Len() > limit {
+			t.Errorf("UDP with buffer %d: TC=%v, %d bytes; want TC set within %d bytes", bufsize, r.Truncated, r.Len(), limit)
+		}
+	}
+}
+
+// TestVPCPathDedupAcrossSlices: an address listed in two slices (as during a
+// slice migration) is answered once.
+func TestVPCPathDedupAcrossSlices(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-dedup")
+	var eps []cluster.Endpoint
+	for i := range 101 { // two slices: 100 + 1
+		eps = append(eps, cluster.Endpoint{IP: fmt.Sprintf("10.12.0.%d", i%100+1)})
+	}
+	e.service(t, clusterIPService(ns, "dup"), eps, nil)
+	name := "dup." + ns + ".svc.cluster.local."
+	eventually(t, "100 distinct addresses, once each", func() error {
+		if n := len(query(t, e.vpc, "tcp", name, dns.TypeA, 0).Answer); n != 100 {
+			return fmt.Errorf("%d answers", n)
+		}
+		return nil
+	})
+}
+
+// TestVPCPathDualStack: A answers the IPv4 pods, AAAA the IPv6 pods.
+func TestVPCPathDualStack(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-dual")
+	svc := clusterIPService(ns, "dual")
+	policy := corev1.IPFamilyPolicyRequireDualStack
+	svc.Spec.IPFamilyPolicy = &policy
+	e.service(t, svc, []cluster.Endpoint{{IP: "10.13.0.1"}, {IP: "fd00:13::1"}}, nil)
+	name := "dual." + ns + ".svc.cluster.local."
+	eventually(t, "A", func() error {
+		if got := addresses(ask(t, e.vpc, name, dns.TypeA).Answer); fmt.Sprint(got) != "[10.13.0.1]" {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
+	wantAddrs(t, "AAAA", ask(t, e.vpc, name, dns.TypeAAAA), "fd00:13::1")
+}
+
+// TestVPCPathSRVUsesTargetPort: SRV carries the pods' port (what a client
+// outside must dial), one record per pod, targets that resolve again.
+func TestVPCPathSRVUsesTargetPort(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-srv")
+	svc := clusterIPService(ns, "web", corev1.ServicePort{
+		Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http-web"),
+	})
+	e.service(t, svc, []cluster.Endpoint{{IP: "10.14.0.1"}, {IP: "10.14.0.2"}}, map[string]int32{"http-web": 8081})
+	name := "_http._tcp.web." + ns + ".svc.cluster.local."
+	var r *dns.Msg
+	eventually(t, "SRV per pod", func() error {
+		r = ask(t, e.vpc, name, dns.TypeSRV)
+		if len(r.Answer) != 2 {
+			return fmt.Errorf("%d SRV records", len(r.Answer))
+		}
+		return nil
+	})
+	for _, rr := range r.Answer {
+		srv := rr.(*dns.SRV)
+		if srv.Port != 8081 {
+			t.Errorf("SRV port %d, want the target port 8081: %v", srv.Port, srv)
+		}
+		again := ask(t, e.vpc, srv.Target, dns.TypeA)
+		if len(addresses(again.Answer)) != 1 {
+			t.Errorf("SRV target %s does not resolve: %v", srv.Target, again)
+		}
+	}
+	if len(addresses(r.Extra)) != 2 {
+		t.Errorf("want the pods' A records in the additional section:\n%v", r)
+	}
+	in := ask(t, e.inCluster, name, dns.TypeSRV)
+	if len(in.Answer) != 1 || in.Answer[0].(*dns.SRV).Port != 80 {
+		t.Errorf("in-cluster SRV must stay stock (one record, port 80):\n%v", in)
+	}
+}
+
+// TestVPCPathLeavesOthersAlone: headless, ExternalName, PTR and NXDOMAIN
+// answers are the same on both listeners.
+func TestVPCPathLeavesOthersAlone(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-others")
+	headless := clusterIPService(ns, "db")
+	headless.Spec.ClusterIP = corev1.ClusterIPNone
+	e.service(t, headless, []cluster.Endpoint{{IP: "10.15.0.1", Hostname: "db-0"}}, nil)
+	ext := &corev1.Service{}
+	ext.Name, ext.Namespace = "docs", ns
+	ext.Spec.Type, ext.Spec.ExternalName = corev1.ServiceTypeExternalName, "docs.example.org"
+	e.service(t, ext, nil, nil)
+	api := e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.15.1.1"}}, nil)
+	reverse, _ := dns.ReverseAddr(api.Spec.ClusterIP)
+
+	eventually(t, "headless resolves", func() error {
+		if len(ask(t, e.vpc, "db."+ns+".svc.cluster.local.", dns.TypeA).Answer) != 1 {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"db." + ns + ".svc.cluster.local.", dns.TypeA},
+		{"db-0.db." + ns + ".svc.cluster.local.", dns.TypeA},
+		{"_http._tcp.db." + ns + ".svc.cluster.local.", dns.TypeSRV},
+		{"docs." + ns + ".svc.cluster.local.", dns.TypeCNAME},
+		{"missing." + ns + ".svc.cluster.local.", dns.TypeA},
+		{reverse, dns.TypePTR},
+	} {
+		vpc, in := ask(t, e.vpc, q.name, q.qtype), ask(t, e.inCluster, q.name, q.qtype)
+		vpc.Id, in.Id = 0, 0
+		if vpc.String() != in.String() {
+			t.Errorf("%s %s differs between listeners\nVPC:\n%v\nin-cluster:\n%v", q.name, dns.TypeToString[q.qtype], vpc, in)
+		}
+	}
+}
+
+// TestVPCPathFollowsEndpointChanges: a pod that stops being ready drops out of
+// the next answer once the informer has seen the change.
+func TestVPCPathFollowsEndpointChanges(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-churn")
+	svc := e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.16.0.1"}, {IP: "10.16.0.2"}}, nil)
+	name := "api." + ns + ".svc.cluster.local."
+	eventually(t, "both pods", func() error {
+		if n := len(ask(t, e.vpc, name, dns.TypeA).Answer); n != 2 {
+			return fmt.Errorf("%d answers", n)
+		}
+		return nil
+	})
+	if err := e.cluster.SetEndpoints(context.Background(), svc, []cluster.Endpoint{{IP: "10.16.0.1"}, {IP: "10.16.0.2", NotReady: true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the not-ready pod is gone", func() error {
+		if got := addresses(ask(t, e.vpc, name, dns.TypeA).Answer); fmt.Sprint(got) != "[10.16.0.1]" {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
+}

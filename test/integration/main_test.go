@@ -1,0 +1,200 @@
+// Package integration runs our coredns with the production Corefile.example
+// against a real kube-apiserver and checks both listeners: the in-cluster one
+// (stock answers) and the VPC-facing one (envalias + headlessonly).
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
+
+// env is the running world: a control plane and our coredns with
+// Corefile.example (envalias stg, headlessonly on the VPC port).
+type env struct {
+	cluster   *cluster.Cluster
+	inCluster string // 127.0.0.1:port standing in for :53
+	vpc       string // 127.0.0.1:port standing in for :5353
+	metrics   string // prometheus endpoint
+	coredns   *cluster.CoreDNS
+}
+
+var (
+	envOnce sync.Once
+	shared  env
+	envErr  error
+)
+
+func setUp(t *testing.T) *env {
+	t.Helper()
+	c := cluster.Shared(t)
+	envOnce.Do(func() { envErr = shared.start(c) })
+	if envErr != nil {
+		t.Fatal(envErr)
+	}
+	return &shared
+}
+
+func (e *env) start(c *cluster.Cluster) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	e.cluster = c
+	dir, err := os.MkdirTemp("", "warpdns-integration-")
+	if err != nil {
+		return err
+	}
+	bin, err := cluster.BuildOurCoreDNS(ctx, dir)
+	if err != nil {
+		return err
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		return err
+	}
+	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
+	if err != nil {
+		return err
+	}
+	ports, err := cluster.FreePorts(5)
+	if err != nil {
+		return err
+	}
+	corefile, err := cluster.RenderLocal(string(example), cluster.LocalCorefile{
+		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
+		Kubeconfig: c.Kubeconfig, Upstream: "127.0.0.1:9", // nothing listens there: no traffic leaves loopback
+	})
+	if err != nil {
+		return err
+	}
+	e.inCluster = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	e.vpc = fmt.Sprintf("127.0.0.1:%d", ports[1])
+	e.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[4])
+	e.coredns, err = cluster.StartCoreDNS(ctx, bin, corefile, dir, cluster.AllReady(
+		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
+		cluster.DNSAnswers(e.inCluster), cluster.DNSAnswers(e.vpc)))
+	return err
+}
+
+// namespace creates a namespace of the test's own, so tests can run in any
+// order against the one shared cluster and coredns.
+func (e *env) namespace(t *testing.T, name string) string {
+	t.Helper()
+	if err := e.cluster.EnsureNamespace(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// service creates a Service and its EndpointSlices.
+func (e *env) service(t *testing.T, svc *corev1.Service, eps []cluster.Endpoint, named map[string]int32) *corev1.Service {
+	t.Helper()
+	ctx := context.Background()
+	created, err := e.cluster.CreateService(ctx, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eps != nil {
+		if err := e.cluster.SetEndpoints(ctx, created, eps, named); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return created
+}
+
+func clusterIPService(ns, name string, ports ...corev1.ServicePort) *corev1.Service {
+	if len(ports) == 0 {
+		ports = []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}}
+	}
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: ports},
+	}
+}
+
+// query asks addr over network; bufsize > 0 adds an EDNS0 OPT record.
+func query(t *testing.T, addr, network, name string, qtype uint16, bufsize uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	if bufsize > 0 {
+		m.SetEdns0(bufsize, false)
+	}
+	c := &dns.Client{Net: network, Timeout: 3 * time.Second, UDPSize: 65535}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s %s over %s to %s: %v", name, dns.TypeToString[qtype], network, addr, err)
+	}
+	return r
+}
+
+func ask(t *testing.T, addr, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	return query(t, addr, "udp", name, qtype, 4096)
+}
+
+// addresses returns the sorted A/AAAA addresses of a section.
+func addresses(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		switch rr := rr.(type) {
+		case *dns.A:
+			out = append(out, rr.A.String())
+		case *dns.AAAA:
+			out = append(out, rr.AAAA.String())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func owners(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		out = append(out, rr.Header().Name)
+	}
+	return out
+}
+
+// eventually polls until check passes or the deadline passes: the coredns
+// informer sees an API write a little later.
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func wantAddrs(t *testing.T, what string, r *dns.Msg, want ...string) {
+	t.Helper()
+	sort.Strings(want)
+	if got := addresses(r.Answer); !slices.Equal(got, want) {
+		t.Errorf("%s: answer addresses %v, want %v\n%v", what, got, want, r)
+	}
+}
+
+func rcode(r *dns.Msg) string { return dns.RcodeToString[r.Rcode] }
+
+func lower(s string) string { return strings.ToLower(s) }
