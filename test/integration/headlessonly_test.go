@@ -66,8 +66,8 @@ func TestVPCPathMultiSliceAndTruncation(t *testing.T) {
 		if bufsize > 0 {
 			limit = int(bufsize)
 		}
-		if !r.Truncated || r.Len() > limit {
-			t.Errorf("UDP with buffer %d: TC=%v, %d bytes; want TC set within %d bytes", bufsize, r.Truncated, r.Len(), limit)
+		if !r.Truncated || wireLen(r) > limit {
+			t.Errorf("UDP with buffer %d: TC=%v, %d bytes; want TC set within %d bytes", bufsize, r.Truncated, wireLen(r), limit)
 		}
 	}
 }

@@ -198,3 +198,11 @@ func wantAddrs(t *testing.T, what string, r *dns.Msg, want ...string) {
 func rcode(r *dns.Msg) string { return dns.RcodeToString[r.Rcode] }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+// wireLen is the size the reply had on the wire: servers compress names, and
+// a parsed message does not remember that.
+func wireLen(m *dns.Msg) int {
+	m = m.Copy()
+	m.Compress = true
+	return m.Len()
+}
