@@ -68,7 +68,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{dir: opts.Dir}
-	if c.dir == "" {
+	if c.dir != "" {
+		if err := os.MkdirAll(c.dir, 0o755); err != nil {
+			return nil, err
+		}
+	} else {
 		if c.dir, err = os.MkdirTemp("", "warpdns-cluster-"); err != nil {
 			return nil, err
 		}
