@@ -1,0 +1,223 @@
+package envalias
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/miekg/dns"
+)
+
+// aliaser recognizes alias names. It is pure: no I/O, no kubernetes.
+type aliaser struct {
+	envs    []string // lower case, longest first, so that "stg-eu" wins over "stg"
+	sep     string   // lower case
+	zones   []string // the kubernetes zones the ENV-SVC form applies in; zones[0] is the domain form's target
+	domains []string // the domain form: SVC.NS.ENV.DOMAIN
+}
+
+// alias is one recognized name. The query goes on as name; in the reply,
+// names at or below target come back at or below asked. For
+// _http._tcp.stg-api.platform.svc.cluster.local, target is
+// api.platform.svc.cluster.local. and asked stg-api.platform.svc.cluster.local.
+type alias struct {
+	env    string
+	name   string // the rewritten qname, lower case
+	target string // the Service's name (or all of name, if shorter): a suffix of name
+	asked  string // what target stands for, as spelled in the question: a suffix of qname
+	// The Service the alias label itself would name (ENV-SVC in NS); empty
+	// for the domain form, which cannot collide with a Service.
+	literal, ns string
+	// The domain form also moves the zone apex (the SOA of negative
+	// answers) from zone to askedZone.
+	zone, askedZone string
+}
+
+// parse returns the alias qname stands for, if any. It does not allocate
+// for names that are not aliases.
+func (a *aliaser) parse(qname string) (alias, bool) {
+	// Service names are plain ASCII; refusing escapes (and bytes a name
+	// off the wire cannot hold unescaped) keeps the label and case
+	// arithmetic below simple: lower casing keeps every length.
+	for i := 0; i < len(qname); i++ {
+		if qname[i] == '\\' || qname[i] >= utf8.RuneSelf {
+			return alias{}, false
+		}
+	}
+	for _, z := range a.zones {
+		if base, ok := cutZone(qname, z); ok {
+			if al, ok := a.parseEnvForm(qname, base, z); ok {
+				return al, true
+			}
+		}
+	}
+	for _, d := range a.domains {
+		if base, ok := cutZone(qname, d); ok {
+			if al, ok := a.parseDomainForm(qname, base); ok {
+				return al, true
+			}
+		}
+	}
+	return alias{}, false
+}
+
+// parseEnvForm handles [PREFIX.]ENV-SVC.NS.svc.ZONE; base is qname without ZONE.
+func (a *aliaser) parseEnvForm(qname, base, zone string) (alias, bool) {
+	rest, svc, ok := lastLabel(base)
+	if !ok || !strings.EqualFold(svc, "svc") {
+		return alias{}, false
+	}
+	rest, ns, ok := lastLabel(rest)
+	if !ok {
+		return alias{}, false
+	}
+	prefix, label, ok := lastLabel(rest)
+	if !ok {
+		return alias{}, false
+	}
+	env := a.matchEnv(label)
+	if env == "" {
+		return alias{}, false
+	}
+	service := label[len(env)+len(a.sep):]
+	if !isServiceName(service) {
+		return alias{}, false
+	}
+
+	name := strings.ToLower(prefix+service+"."+ns) + ".svc." + zone
+	return alias{
+		env:     env,
+		name:    name,
+		target:  name[len(prefix):],
+		asked:   qname[len(prefix):],
+		literal: strings.ToLower(label),
+		ns:      strings.ToLower(ns),
+	}, true
+}
+
+// parseDomainForm handles [[PREFIX.]SVC.]NS.]ENV.DOMAIN; base is qname
+// without DOMAIN. It maps to the same name with ENV.DOMAIN replaced by
+// svc.ZONE: every name in the environment's domain has its counterpart.
+func (a *aliaser) parseDomainForm(qname, base string) (alias, bool) {
+	rest, label, ok := lastLabel(base)
+	if !ok || len(a.zones) == 0 {
+		return alias{}, false
+	}
+	env := ""
+	for _, e := range a.envs {
+		if strings.EqualFold(label, e) {
+			env = e
+			break
+		}
+	}
+	if env == "" {
+		return alias{}, false
+	}
+	name := strings.ToLower(rest) + "svc." + a.zones[0]
+	if _, ok := dns.IsDomainName(name); !ok { // svc.ZONE may be longer than ENV.DOMAIN
+		return alias{}, false
+	}
+
+	// The reply is about SVC.NS (or the whole name, if it is shorter).
+	prefix := ""
+	if r, _, ok := lastLabel(rest); ok {
+		if p, _, ok := lastLabel(r); ok {
+			prefix = p
+		}
+	}
+	return alias{
+		env:       env,
+		name:      name,
+		target:    name[len(prefix):],
+		asked:     qname[len(prefix):],
+		zone:      a.zones[0],
+		askedZone: qname[len(rest):],
+	}, true
+}
+
+// matchEnv returns the longest ENV for which label is ENV SEP SVC.
+func (a *aliaser) matchEnv(label string) string {
+	for _, env := range a.envs {
+		n := len(env) + len(a.sep)
+		if len(label) > n && strings.EqualFold(label[:len(env)], env) && strings.EqualFold(label[len(env):n], a.sep) {
+			return env
+		}
+	}
+	return ""
+}
+
+// cutZone returns name without zone if name is at or below zone; base is
+// empty or ends with a dot. Both are fully qualified; zone is lower case.
+func cutZone(name, zone string) (base string, ok bool) {
+	if zone == "." {
+		return name, strings.HasSuffix(name, ".")
+	}
+	base, ok = cutSuffixFold(name, zone)
+	return base, ok
+}
+
+// cutSuffixFold reports whether name is suffix or ends in "."+suffix,
+// ignoring case, and returns what comes before suffix.
+func cutSuffixFold(name, suffix string) (string, bool) {
+	i := len(name) - len(suffix)
+	if i < 0 || !strings.EqualFold(name[i:], suffix) {
+		return "", false
+	}
+	if i == 0 {
+		return "", true
+	}
+	if name[i-1] != '.' || escaped(name, i-1) {
+		return "", false
+	}
+	return name[:i], true
+}
+
+// escaped reports whether the byte at i is preceded by an odd number of backslashes.
+func escaped(s string, i int) bool {
+	n := 0
+	for i--; i >= 0 && s[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// lastLabel splits "a.b.c." into "a.b." and "c". s must end with a dot
+// and contain no escapes; ok is false if there is no (non-empty) label.
+func lastLabel(s string) (rest, label string, ok bool) {
+	if len(s) < 2 || s[len(s)-1] != '.' {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(s[:len(s)-1], '.')
+	label = s[i+1 : len(s)-1]
+	return s[:i+1], label, label != ""
+}
+
+// isServiceName reports whether s can be a Service name: an RFC 1035
+// label (Kubernetes' DNS-1035 rule, ignoring case). It keeps wildcards and
+// other junk from becoming queries for names the alias did not ask for.
+func isServiceName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || !isLetter(s[0]) || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isLetter(s[i]) && !isDigit(s[i]) && s[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isLabel reports whether s is an RFC 1123 label, the rule for ENVs.
+func isLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isLetter(s[i]) && !isDigit(s[i]) && s[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
+func isDigit(b byte) bool  { return '0' <= b && b <= '9' }

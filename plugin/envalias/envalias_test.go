@@ -1,0 +1,547 @@
+package envalias
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// kubeData is what the kubernetes plugin (with headlessonly in front of it)
+// answers in every zone. api's SRV targets are endpoint names, as
+// headlessonly gives them for ClusterIP Services too.
+const kubeData = `$TTL 5
+api.platform.svc            A     10.96.0.10
+api.platform.svc            AAAA  fd00::10
+api.platform.svc            TXT   "api"
+api.platform.svc            SRV   0 50 80 10-0-0-1.api.platform.svc
+api.platform.svc            SRV   0 50 80 10-0-0-2.api.platform.svc
+_http._tcp.api.platform.svc SRV   0 50 80 10-0-0-1.api.platform.svc
+_http._tcp.api.platform.svc SRV   0 50 80 10-0-0-2.api.platform.svc
+10-0-0-1.api.platform.svc   A     10.0.0.1
+10-0-0-2.api.platform.svc   A     10.0.0.2
+eu-api.platform.svc         A     10.96.0.50
+stg-db.platform.svc         A     10.96.0.20
+ext.platform.svc            CNAME db.example.net.
+alias.platform.svc          CNAME api.platform.svc
+`
+
+// kubeFake answers like the kubernetes plugin for kubeData in each of its
+// zones, and a PTR record. It remembers the last reply it wrote.
+type kubeFake struct {
+	zones map[string][]dns.RR
+	req   *dns.Msg // the last request
+	reply *dns.Msg // the last reply
+	text  string   // reply.String() when it was written
+}
+
+func newKubeFake(zones ...string) *kubeFake {
+	f := &kubeFake{zones: map[string][]dns.RR{}}
+	for _, z := range zones {
+		zp := dns.NewZoneParser(strings.NewReader(kubeData), z, "")
+		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+			f.zones[z] = append(f.zones[z], rr)
+		}
+		if err := zp.Err(); err != nil {
+			panic(err)
+		}
+	}
+	f.zones["in-addr.arpa."] = []dns.RR{test.PTR("10.0.96.10.in-addr.arpa. 5 IN PTR api.platform.svc.cluster.local.")}
+	return f
+}
+
+func (f *kubeFake) Name() string { return "kubernetes" }
+
+func (f *kubeFake) ServeDNS(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	f.req = r
+	q := r.Question[0]
+	qname := strings.ToLower(q.Name)
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+
+	zone := plugin.Zones(slices.Collect(maps.Keys(f.zones))).Matches(qname)
+	if zone == "" {
+		m.Rcode = dns.RcodeRefused
+		return f.write(w, m)
+	}
+
+	exists := false
+	for _, rr := range f.zones[zone] {
+		h := rr.Header()
+		if h.Name != qname {
+			exists = exists || dns.IsSubDomain(qname, h.Name) // an empty non-terminal
+			continue
+		}
+		exists = true
+		if h.Rrtype == q.Qtype || h.Rrtype == dns.TypeCNAME || q.Qtype == dns.TypeANY {
+			m.Answer = append(m.Answer, dns.Copy(rr))
+		}
+	}
+	for _, rr := range m.Answer {
+		switch rr := rr.(type) {
+		case *dns.SRV: // addresses of the targets
+			for _, x := range f.zones[zone] {
+				if x.Header().Name == rr.Target && x.Header().Rrtype == dns.TypeA {
+					m.Extra = append(m.Extra, dns.Copy(x))
+				}
+			}
+		case *dns.CNAME: // the kubernetes plugin resolves ExternalName targets
+			if rr.Target == "db.example.net." {
+				m.Answer = append(m.Answer, test.A("db.example.net. 5 IN A 192.0.2.1"))
+			}
+			for _, x := range f.zones[zone] {
+				if x.Header().Name == rr.Target && x.Header().Rrtype == q.Qtype {
+					m.Answer = append(m.Answer, dns.Copy(x))
+				}
+			}
+		}
+	}
+	if len(m.Answer) == 0 {
+		if !exists {
+			m.Rcode = dns.RcodeNameError
+		}
+		m.Ns = []dns.RR{test.SOA(zone + " 5 IN SOA ns.dns." + zone + " hostmaster." + zone + " 1 7200 1800 86400 5")}
+	}
+	return f.write(w, m)
+}
+
+func (f *kubeFake) write(w dns.ResponseWriter, m *dns.Msg) (int, error) {
+	f.reply, f.text = m, m.String()
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// fakeServices has the Services named "name.namespace".
+type fakeServices map[string]bool
+
+func (s fakeServices) serviceExists(name, ns string) bool { return s[name+"."+ns] }
+
+func newEnvalias(next plugin.Handler) *Envalias {
+	return &Envalias{
+		Next: next,
+		aliaser: aliaser{
+			envs:    []string{"stg-eu", "stg"},
+			sep:     "-",
+			zones:   []string{"cluster.local.", "cluster.example."},
+			domains: []string{"k8s.example.com."},
+		},
+		services: fakeServices{"stg-db.platform": true},
+	}
+}
+
+const soaLocal = "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"
+
+// envCase is a test.Case; passThrough marks names envalias must not touch.
+type envCase struct {
+	test.Case
+	passThrough bool
+}
+
+var envCases = []envCase{
+	// The ENV-SVC form.
+	{Case: test.Case{
+		Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("stg-api.platform.svc.cluster.local. 5 IN A 10.96.0.10")},
+	}},
+	{Case: test.Case{
+		Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeAAAA,
+		Answer: []dns.RR{test.AAAA("stg-api.platform.svc.cluster.local. 5 IN AAAA fd00::10")},
+	}},
+	{Case: test.Case{
+		Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeTXT,
+		Answer: []dns.RR{test.TXT(`stg-api.platform.svc.cluster.local. 5 IN TXT "api"`)},
+	}},
+	{Case: test.Case{
+		Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeANY,
+		Answer: []dns.RR{
+			test.A("stg-api.platform.svc.cluster.local. 5 IN A 10.96.0.10"),
+			test.AAAA("stg-api.platform.svc.cluster.local. 5 IN AAAA fd00::10"),
+			test.SRV("stg-api.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-1.stg-api.platform.svc.cluster.local."),
+			test.SRV("stg-api.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-2.stg-api.platform.svc.cluster.local."),
+			test.TXT(`stg-api.platform.svc.cluster.local. 5 IN TXT "api"`),
+		},
+		Extra: []dns.RR{
+			test.A("10-0-0-1.stg-api.platform.svc.cluster.local. 5 IN A 10.0.0.1"),
+			test.A("10-0-0-2.stg-api.platform.svc.cluster.local. 5 IN A 10.0.0.2"),
+		},
+	}},
+	// 0x20: the question, and the names, as asked.
+	{Case: test.Case{
+		Qname: "sTg-aPi.PlatForm.SVC.Cluster.LOCAL.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("sTg-aPi.PlatForm.SVC.Cluster.LOCAL. 5 IN A 10.96.0.10")},
+	}},
+	{Case: test.Case{
+		Qname: "_http._tcp.stg-api.platform.svc.cluster.local.", Qtype: dns.TypeSRV,
+		Answer: []dns.RR{
+			test.SRV("_http._tcp.stg-api.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-1.stg-api.platform.svc.cluster.local."),
+			test.SRV("_http._tcp.stg-api.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-2.stg-api.platform.svc.cluster.local."),
+		},
+		Extra: []dns.RR{
+			test.A("10-0-0-1.stg-api.platform.svc.cluster.local. 5 IN A 10.0.0.1"),
+			test.A("10-0-0-2.stg-api.platform.svc.cluster.local. 5 IN A 10.0.0.2"),
+		},
+	}},
+	{Case: test.Case{
+		Qname: "_HTTP._Tcp.Stg-API.platform.svc.cluster.local.", Qtype: dns.TypeSRV,
+		Answer: []dns.RR{
+			test.SRV("_HTTP._Tcp.Stg-API.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-1.Stg-API.platform.svc.cluster.local."),
+			test.SRV("_HTTP._Tcp.Stg-API.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-2.Stg-API.platform.svc.cluster.local."),
+		},
+		Extra: []dns.RR{
+			test.A("10-0-0-1.Stg-API.platform.svc.cluster.local. 5 IN A 10.0.0.1"),
+			test.A("10-0-0-2.Stg-API.platform.svc.cluster.local. 5 IN A 10.0.0.2"),
+		},
+	}},
+	{Case: test.Case{
+		Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeSRV,
+		Answer: []dns.RR{
+			test.SRV("stg-api.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-1.stg-api.platform.svc.cluster.local."),
+			test.SRV("stg-api.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-2.stg-api.platform.svc.cluster.local."),
+		},
+		Extra: []dns.RR{
+			test.A("10-0-0-1.stg-api.platform.svc.cluster.local. 5 IN A 10.0.0.1"),
+			test.A("10-0-0-2.stg-api.platform.svc.cluster.local. 5 IN A 10.0.0.2"),
+		},
+	}},
+	// An endpoint name, the follow-up lookup of an SRV target.
+	{Case: test.Case{
+		Qname: "10-0-0-1.stg-api.platform.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("10-0-0-1.stg-api.platform.svc.cluster.local. 5 IN A 10.0.0.1")},
+	}},
+	// Negative answers keep cluster.local's SOA: the name is in cluster.local.
+	{Case: test.Case{
+		Qname: "stg-nope.platform.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA(soaLocal)},
+	}},
+	{Case: test.Case{
+		Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeMX,
+		Ns: []dns.RR{test.SOA(soaLocal)},
+	}},
+	// ExternalName: the target outside the Service stays as it is.
+	{Case: test.Case{
+		Qname: "stg-ext.platform.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{
+			test.A("db.example.net. 5 IN A 192.0.2.1"), // sorted, as SortAndCheck sorts
+			test.CNAME("stg-ext.platform.svc.cluster.local. 5 IN CNAME db.example.net."),
+		},
+	}},
+	{Case: test.Case{
+		Qname: "stg-alias.platform.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{
+			test.A("api.platform.svc.cluster.local. 5 IN A 10.96.0.10"),
+			test.CNAME("stg-alias.platform.svc.cluster.local. 5 IN CNAME api.platform.svc.cluster.local."),
+		},
+	}},
+	// Overlapping ENVs: the longest wins, stg-eu-api is api in stg-eu, not eu-api in stg.
+	{Case: test.Case{
+		Qname: "stg-eu-api.platform.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("stg-eu-api.platform.svc.cluster.local. 5 IN A 10.96.0.10")},
+	}},
+	// A second zone.
+	{Case: test.Case{
+		Qname: "stg-api.platform.svc.cluster.example.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("stg-api.platform.svc.cluster.example. 5 IN A 10.96.0.10")},
+	}},
+	{Case: test.Case{
+		Qname: "stg-nope.platform.svc.cluster.example.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA("cluster.example. 5 IN SOA ns.dns.cluster.example. hostmaster.cluster.example. 1 7200 1800 86400 5")},
+	}},
+
+	// The domain form.
+	{Case: test.Case{
+		Qname: "api.platform.stg.k8s.example.com.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("api.platform.stg.k8s.example.com. 5 IN A 10.96.0.10")},
+	}},
+	{Case: test.Case{
+		Qname: "_http._tcp.api.platform.stg.k8s.example.com.", Qtype: dns.TypeSRV,
+		Answer: []dns.RR{
+			test.SRV("_http._tcp.api.platform.stg.k8s.example.com. 5 IN SRV 0 50 80 10-0-0-1.api.platform.stg.k8s.example.com."),
+			test.SRV("_http._tcp.api.platform.stg.k8s.example.com. 5 IN SRV 0 50 80 10-0-0-2.api.platform.stg.k8s.example.com."),
+		},
+		Extra: []dns.RR{
+			test.A("10-0-0-1.api.platform.stg.k8s.example.com. 5 IN A 10.0.0.1"),
+			test.A("10-0-0-2.api.platform.stg.k8s.example.com. 5 IN A 10.0.0.2"),
+		},
+	}},
+	{Case: test.Case{
+		Qname: "10-0-0-2.api.platform.stg-eu.k8s.example.com.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("10-0-0-2.api.platform.stg-eu.k8s.example.com. 5 IN A 10.0.0.2")},
+	}},
+	// The SOA of a negative answer is the apex of the asked zone, ENV.DOMAIN.
+	{Case: test.Case{
+		Qname: "nope.platform.stg.k8s.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA("stg.k8s.example.com. 5 IN SOA ns.dns.stg.k8s.example.com. hostmaster.stg.k8s.example.com. 1 7200 1800 86400 5")},
+	}},
+	{Case: test.Case{
+		Qname: "Api.Platform.STG.k8s.Example.COM.", Qtype: dns.TypeMX,
+		Ns: []dns.RR{test.SOA("STG.k8s.Example.COM. 5 IN SOA ns.dns.STG.k8s.Example.COM. hostmaster.STG.k8s.Example.COM. 1 7200 1800 86400 5")},
+	}},
+	{Case: test.Case{
+		Qname: "stg.k8s.example.com.", Qtype: dns.TypeSOA,
+		Ns: []dns.RR{test.SOA("stg.k8s.example.com. 5 IN SOA ns.dns.stg.k8s.example.com. hostmaster.stg.k8s.example.com. 1 7200 1800 86400 5")},
+	}},
+	{Case: test.Case{
+		Qname: "stg-ext.platform.stg.k8s.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA("stg.k8s.example.com. 5 IN SOA ns.dns.stg.k8s.example.com. hostmaster.stg.k8s.example.com. 1 7200 1800 86400 5")},
+	}},
+
+	// Names envalias leaves alone.
+	// The collision rule: a real Service stg-db is served as itself.
+	{passThrough: true, Case: test.Case{
+		Qname: "stg-db.platform.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("stg-db.platform.svc.cluster.local. 5 IN A 10.96.0.20")},
+	}},
+	{passThrough: true, Case: test.Case{
+		Qname: "api.platform.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("api.platform.svc.cluster.local. 5 IN A 10.96.0.10")},
+	}},
+	{passThrough: true, Case: test.Case{
+		Qname: "_http._tcp.api.platform.svc.cluster.local.", Qtype: dns.TypeSRV,
+		Answer: []dns.RR{
+			test.SRV("_http._tcp.api.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-1.api.platform.svc.cluster.local."),
+			test.SRV("_http._tcp.api.platform.svc.cluster.local. 5 IN SRV 0 50 80 10-0-0-2.api.platform.svc.cluster.local."),
+		},
+		Extra: []dns.RR{
+			test.A("10-0-0-1.api.platform.svc.cluster.local. 5 IN A 10.0.0.1"),
+			test.A("10-0-0-2.api.platform.svc.cluster.local. 5 IN A 10.0.0.2"),
+		},
+	}},
+	// Another environment's name is not ours.
+	{passThrough: true, Case: test.Case{
+		Qname: "prd-api.platform.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA(soaLocal)},
+	}},
+	{passThrough: true, Case: test.Case{
+		Qname: "api.platform.prd.k8s.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused,
+	}},
+	// A prefix that leaves no Service name.
+	{passThrough: true, Case: test.Case{
+		Qname: "stg-1api.platform.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA(soaLocal)},
+	}},
+	{passThrough: true, Case: test.Case{
+		Qname: "stg-.platform.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA(soaLocal)},
+	}},
+	{passThrough: true, Case: test.Case{
+		Qname: "stg-api.platform.pod.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Ns: []dns.RR{test.SOA(soaLocal)},
+	}},
+	// Outside the zones.
+	{passThrough: true, Case: test.Case{
+		Qname: "stg-api.platform.svc.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused,
+	}},
+	{passThrough: true, Case: test.Case{
+		Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR,
+		Answer: []dns.RR{test.PTR("10.0.96.10.in-addr.arpa. 5 IN PTR api.platform.svc.cluster.local.")},
+	}},
+}
+
+func TestServeDNS(t *testing.T) {
+	next := newKubeFake("cluster.local.", "cluster.example.")
+	e := newEnvalias(next)
+
+	for _, tc := range envCases {
+		req := tc.Msg()
+		asked := req.Question[0]
+		before := req.String()
+
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := e.ServeDNS(context.TODO(), rec, req); err != nil {
+			t.Errorf("%s %s: unexpected error: %s", tc.Qname, dns.TypeToString[tc.Qtype], err)
+			continue
+		}
+		resp := rec.Msg
+		if resp == nil {
+			t.Fatalf("%s %s: no reply", tc.Qname, dns.TypeToString[tc.Qtype])
+		}
+		if len(resp.Question) != 1 || resp.Question[0] != asked {
+			t.Errorf("%s %s: question %v, want %v", tc.Qname, dns.TypeToString[tc.Qtype], resp.Question, asked)
+		}
+		if err := test.SortAndCheck(resp, tc.Case); err != nil {
+			t.Errorf("%s %s: %s", tc.Qname, dns.TypeToString[tc.Qtype], err)
+		}
+		checkExact(t, tc.Case, resp)
+
+		if req.String() != before {
+			t.Errorf("%s %s: the request was changed", tc.Qname, dns.TypeToString[tc.Qtype])
+		}
+		if next.reply.String() != next.text {
+			t.Errorf("%s %s: the next plugin's reply was changed", tc.Qname, dns.TypeToString[tc.Qtype])
+		}
+		if tc.passThrough && (next.req != req || resp != next.reply) {
+			t.Errorf("%s %s: not passed through untouched", tc.Qname, dns.TypeToString[tc.Qtype])
+		}
+		if !tc.passThrough && (next.req == req || resp == next.reply) {
+			t.Errorf("%s %s: not aliased", tc.Qname, dns.TypeToString[tc.Qtype])
+		}
+	}
+}
+
+// checkExact compares every record in full, names byte for byte (SortAndCheck
+// ignores most of the SOA).
+func checkExact(t *testing.T, tc test.Case, resp *dns.Msg) {
+	t.Helper()
+	for _, s := range []struct {
+		name      string
+		got, want []dns.RR
+	}{{"answer", resp.Answer, tc.Answer}, {"authority", resp.Ns, tc.Ns}, {"additional", resp.Extra, tc.Extra}} {
+		got, want := rrStrings(s.got), rrStrings(s.want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s %s: %s section\n  %q\nwant\n  %q", tc.Qname, dns.TypeToString[tc.Qtype], s.name, got, want)
+		}
+	}
+}
+
+func rrStrings(rrs []dns.RR) []string {
+	s := make([]string, len(rrs))
+	for i, rr := range rrs {
+		s[i] = rr.String()
+	}
+	slices.Sort(s)
+	return s
+}
+
+// TestServeDNSCachedReply checks that a reply shared with others (as the
+// cache's is) is copied, not changed, and that a reply without a question
+// gets the asked one.
+func TestServeDNSCachedReply(t *testing.T) {
+	shared := new(dns.Msg)
+	shared.Answer = []dns.RR{test.A("api.platform.svc.cluster.local. 5 IN A 10.96.0.10")}
+	text := shared.String()
+	next := plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		return dns.RcodeSuccess, w.WriteMsg(shared)
+	})
+	e := newEnvalias(next)
+
+	for range 2 {
+		req := new(dns.Msg)
+		req.SetQuestion("STG-api.platform.svc.cluster.local.", dns.TypeA)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := e.ServeDNS(context.TODO(), rec, req); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.Msg.Question[0]; got != req.Question[0] {
+			t.Errorf("question %v, want %v", got, req.Question[0])
+		}
+		if got := rec.Msg.Answer[0].Header().Name; got != "STG-api.platform.svc.cluster.local." {
+			t.Errorf("owner %q, want the asked name", got)
+		}
+		if shared.String() != text {
+			t.Fatalf("the shared reply was changed:\n%s", shared)
+		}
+	}
+}
+
+func TestServeDNSMetrics(t *testing.T) {
+	e := newEnvalias(newKubeFake("cluster.local."))
+	count := func(env string) float64 {
+		var m dto.Metric
+		if err := requestCount.WithLabelValues("", env).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	stg, stgEU := count("stg"), count("stg-eu")
+
+	for _, q := range []string{
+		"stg-api.platform.svc.cluster.local.",     // stg
+		"api.platform.stg.k8s.example.com.",       // stg
+		"stg-eu-api.platform.svc.cluster.local.",  // stg-eu
+		"stg-db.platform.svc.cluster.local.",      // a Service: not counted
+		"api.platform.svc.cluster.local.",         // not an alias
+		"prd-api.platform.svc.cluster.local.",     // not an alias
+		"api.platform.prd.k8s.example.com.",       // not an alias
+		"stg-api.platform.svc.cluster.local.nope", // not fully qualified
+	} {
+		req := new(dns.Msg)
+		req.SetQuestion(q, dns.TypeA)
+		e.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), req)
+	}
+	if got := count("stg") - stg; got != 2 {
+		t.Errorf("stg counted %v times, want 2", got)
+	}
+	if got := count("stg-eu") - stgEU; got != 1 {
+		t.Errorf("stg-eu counted %v times, want 1", got)
+	}
+}
+
+func TestServeDNSSeparator(t *testing.T) {
+	e := newEnvalias(newKubeFake("cluster.local."))
+	e.sep = "--"
+	for q, aliased := range map[string]bool{
+		"stg--api.platform.svc.cluster.local.":  true,
+		"STG--API.platform.svc.cluster.local.":  true,
+		"stg-api.platform.svc.cluster.local.":   false,
+		"stg---api.platform.svc.cluster.local.": false, // "-api" is not a Service name
+	} {
+		req := new(dns.Msg)
+		req.SetQuestion(q, dns.TypeA)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		e.ServeDNS(context.TODO(), rec, req)
+		if got := rec.Rcode == dns.RcodeSuccess; got != aliased {
+			t.Errorf("%s: rcode %s, aliased should be %t", q, dns.RcodeToString[rec.Rcode], aliased)
+		}
+	}
+}
+
+func TestServeDNSNoQuestion(t *testing.T) {
+	e := newEnvalias(test.NextHandler(dns.RcodeFormatError, nil))
+	if rcode, _ := e.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg)); rcode != dns.RcodeFormatError {
+		t.Errorf("rcode %d, want the next plugin's", rcode)
+	}
+}
+
+func BenchmarkServeDNSAliased(b *testing.B) {
+	benchmarkServeDNS(b, "_http._tcp.stg-api.platform.svc.cluster.local.")
+}
+
+func BenchmarkServeDNSPassThrough(b *testing.B) {
+	benchmarkServeDNS(b, "_http._tcp.api.platform.svc.cluster.local.")
+}
+
+func benchmarkServeDNS(b *testing.B, qname string) {
+	// The next plugin writes one prepared reply, so that only envalias' work is measured.
+	req := new(dns.Msg)
+	req.SetQuestion(qname, dns.TypeSRV)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	newKubeFake("cluster.local.").ServeDNS(context.TODO(), rec, req)
+	reply := rec.Msg
+	next := plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, _ *dns.Msg) (int, error) {
+		return dns.RcodeSuccess, w.WriteMsg(reply)
+	})
+	e := newEnvalias(next)
+	w := &test.ResponseWriter{}
+	ctx := context.TODO()
+
+	b.ReportAllocs()
+	for b.Loop() {
+		e.ServeDNS(ctx, w, req)
+	}
+}
+
+// TestParseNoAlloc: names that are not aliases cost no allocation.
+func TestParseNoAlloc(t *testing.T) {
+	a := newEnvalias(nil).aliaser
+	for _, q := range []string{
+		"api.platform.svc.cluster.local.",
+		"_http._tcp.api.platform.svc.cluster.local.",
+		"prd-api.platform.svc.cluster.local.",
+		"api.platform.prd.k8s.example.com.",
+		"www.example.org.",
+		"10.0.96.10.in-addr.arpa.",
+	} {
+		if n := testing.AllocsPerRun(100, func() { a.parse(q) }); n != 0 {
+			t.Errorf("%s: %v allocations", q, n)
+		}
+	}
+}
