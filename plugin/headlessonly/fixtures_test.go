@@ -1,0 +1,253 @@
+package headlessonly
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+
+	"github.com/coredns/coredns/plugin/kubernetes"
+	"github.com/coredns/coredns/plugin/kubernetes/object"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+	api "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// fakeConn stands in for the kubernetes plugin's informer cache. Its objects are built from real
+// API objects with the cache's own converters (object.ToService, object.EndpointSliceToEndpoints),
+// so readiness filtering is the cache's, not ours.
+type fakeConn struct {
+	svcs []*object.Service
+	eps  []*object.Endpoints
+}
+
+var _ apiConn = (*fakeConn)(nil)
+
+func (c *fakeConn) ServiceList() []*object.Service              { return c.svcs }
+func (c *fakeConn) EndpointsList() []*object.Endpoints          { return c.eps }
+func (*fakeConn) ServiceImportList() []*object.ServiceImport    { return nil }
+func (*fakeConn) SvcExtIndexReverse(string) []*object.Service   { return nil }
+func (*fakeConn) SvcImportIndex(string) []*object.ServiceImport { return nil }
+func (*fakeConn) PodIndex(string) []*object.Pod                 { return nil }
+func (*fakeConn) McEpIndex(string) []*object.MultiClusterEndpoints {
+	return nil
+}
+func (*fakeConn) Run()                                   {}
+func (*fakeConn) HasSynced() bool                        { return true }
+func (*fakeConn) Stop() error                            { return nil }
+func (*fakeConn) Modified(kubernetes.ModifiedMode) int64 { return 3 }
+func (*fakeConn) GetNodeByName(context.Context, string) (*api.Node, error) {
+	return nil, errors.New("no nodes")
+}
+
+func (*fakeConn) GetNamespaceByName(name string) (*object.Namespace, error) {
+	if name == "testns" || name == "other" {
+		return &object.Namespace{Name: name}, nil
+	}
+	return nil, fmt.Errorf("namespace %q not found", name)
+}
+
+// The index functions return fresh slices, as the informer indexer does.
+func (c *fakeConn) SvcIndex(key string) (out []*object.Service) {
+	for _, s := range c.svcs {
+		if s.Index == key {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (c *fakeConn) SvcIndexReverse(ip string) (out []*object.Service) {
+	for _, s := range c.svcs {
+		if slices.Contains(s.ClusterIPs, ip) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (c *fakeConn) EpIndex(key string) (out []*object.Endpoints) {
+	for _, e := range c.eps {
+		if e.Index == key {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (c *fakeConn) EpIndexReverse(ip string) (out []*object.Endpoints) {
+	for _, e := range c.eps {
+		if slices.Contains(e.IndexIP, ip) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// service converts an api.Service as the cache does. Its port "http" 80 has the targetPort "web",
+// a named container port, as most Deployments have.
+func service(name, ns string, typ api.ServiceType, clusterIPs ...string) *object.Service {
+	s := &api.Service{
+		ObjectMeta: meta.ObjectMeta{Name: name, Namespace: ns},
+		Spec: api.ServiceSpec{
+			Type:  typ,
+			Ports: []api.ServicePort{{Name: "http", Port: 80, Protocol: api.ProtocolTCP, TargetPort: intstr.FromString("web")}},
+		},
+	}
+	if len(clusterIPs) > 0 {
+		s.Spec.ClusterIP, s.Spec.ClusterIPs = clusterIPs[0], clusterIPs
+	}
+	if typ == api.ServiceTypeExternalName {
+		s.Spec.ExternalName, s.Spec.Ports = "example.org", nil
+	}
+	o, err := object.ToService(s)
+	if err != nil {
+		panic(err)
+	}
+	return o.(*object.Service)
+}
+
+// endpoint is one EndpointSlice endpoint; ready is the condition as the controller writes it.
+func endpoint(ready *bool, hostname string, addrs ...string) discovery.Endpoint {
+	e := discovery.Endpoint{Addresses: addrs, Conditions: discovery.EndpointConditions{Ready: ready}}
+	if hostname != "" {
+		e.Hostname = &hostname
+	}
+	return e
+}
+
+// endpointSlice converts an EndpointSlice of svc as the cache does; its port "http" is 8080, the
+// container port behind the Service's port 80.
+func endpointSlice(name, svc, ns string, eps ...discovery.Endpoint) *object.Endpoints {
+	port, portName, proto := int32(8080), "http", api.ProtocolTCP
+	s := &discovery.EndpointSlice{
+		ObjectMeta: meta.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{discovery.LabelServiceName: svc}},
+		Endpoints:  eps,
+		Ports:      []discovery.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}},
+	}
+	o, err := object.EndpointSliceToEndpoints(s)
+	if err != nil {
+		panic(err)
+	}
+	return o.(*object.Endpoints)
+}
+
+var (
+	yes = boolPtr(true)
+	no  = boolPtr(false)
+)
+
+func boolPtr(b bool) *bool { return &b }
+
+// newCluster returns the test cluster. With headless, every Service that has a ClusterIP is created
+// headless instead: the cluster a stock CoreDNS would need to give the answers we want.
+func newCluster(headless bool) *fakeConn {
+	vip := func(ips ...string) []string {
+		if headless {
+			return []string{api.ClusterIPNone}
+		}
+		return ips
+	}
+	c := &fakeConn{
+		svcs: []*object.Service{
+			service("web", "testns", api.ServiceTypeClusterIP, vip("10.96.0.10")...),
+			service("dual", "testns", api.ServiceTypeClusterIP, vip("10.96.0.20", "fd00::20")...),
+			service("empty", "testns", api.ServiceTypeClusterIP, vip("10.96.0.30")...),
+			service("noslice", "testns", api.ServiceTypeClusterIP, vip("10.96.0.31")...),
+			service("np", "testns", api.ServiceTypeNodePort, vip("10.96.0.40")...),
+			service("lb", "testns", api.ServiceTypeLoadBalancer, vip("10.96.0.41")...),
+			service("big", "testns", api.ServiceTypeClusterIP, vip("10.96.0.50")...),
+			service("hl", "testns", api.ServiceTypeClusterIP, api.ClusterIPNone),
+			service("ext", "testns", api.ServiceTypeExternalName),
+			service("web", "other", api.ServiceTypeClusterIP, vip("10.96.1.10")...),
+		},
+		eps: []*object.Endpoints{
+			// Two slices; 10.1.0.2 is in both (an endpoint moving between slices), 10.1.0.9 is
+			// not ready (e.g. terminating) and 10.1.0.2's condition is unknown (nil: ready).
+			endpointSlice("web-a", "web", "testns",
+				endpoint(yes, "", "10.1.0.1"), endpoint(nil, "", "10.1.0.2"), endpoint(no, "", "10.1.0.9")),
+			endpointSlice("web-b", "web", "testns",
+				endpoint(yes, "", "10.1.0.3"), endpoint(yes, "", "10.1.0.2")),
+			endpointSlice("dual-v4", "dual", "testns", endpoint(yes, "", "10.2.0.1")),
+			endpointSlice("dual-v6", "dual", "testns", endpoint(yes, "", "fd00:10::1")),
+			endpointSlice("empty-a", "empty", "testns", endpoint(no, "", "10.5.0.1")),
+			endpointSlice("np-a", "np", "testns", endpoint(yes, "", "10.6.0.1")),
+			endpointSlice("lb-a", "lb", "testns", endpoint(yes, "", "10.6.0.2")),
+			endpointSlice("hl-a", "hl", "testns", endpoint(yes, "hl-0", "10.3.0.1")),
+			endpointSlice("web-x", "web", "other", endpoint(yes, "", "10.4.0.1")),
+		},
+	}
+	// More than 100 endpoints: the endpointslice controller splits them over slices.
+	for s := range 3 {
+		var eps []discovery.Endpoint
+		for i := range 100 {
+			if s*100+i < 250 {
+				eps = append(eps, endpoint(yes, "", fmt.Sprintf("10.7.%d.%d", s, i+1)))
+			}
+		}
+		c.eps = append(c.eps, endpointSlice(fmt.Sprintf("big-%d", s), "big", "testns", eps...))
+	}
+	return c
+}
+
+// fakeUpstream resolves the ExternalName target.
+type fakeUpstream struct{}
+
+func (fakeUpstream) Lookup(_ context.Context, state request.Request, name string, typ uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, typ)
+	if typ == dns.TypeA && name == "example.org." {
+		m.Answer = []dns.RR{test.A("example.org. 300 IN A 192.0.2.10")}
+	}
+	return m, nil
+}
+
+// newKubernetes returns a kubernetes plugin as setup would, reading conn. Its Next answers REFUSED
+// with the "passed" marker so tests can tell a pass-through from an answer.
+func newKubernetes(conn *fakeConn) *kubernetes.Kubernetes {
+	k := kubernetes.New([]string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."})
+	k.APIConn = conn
+	k.Upstream = fakeUpstream{}
+	k.Next = passed
+	return k
+}
+
+var passed = test.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeRefused)
+	m.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: []string{"passed"}}}
+	w.WriteMsg(m)
+	return dns.RcodeRefused, nil
+})
+
+// newPlugin returns headlessonly in front of a kubernetes plugin over conn, as in plugin.cfg.
+func newPlugin(conn *fakeConn) *Headlessonly {
+	k := newKubernetes(conn)
+	return &Headlessonly{Zones: []string{"cluster.local."}, Next: k, k: k}
+}
+
+// addrWriter is a test.ResponseWriter with settable listener and client addresses.
+type addrWriter struct {
+	test.ResponseWriter
+	local, remote net.Addr
+}
+
+func (w *addrWriter) LocalAddr() net.Addr {
+	if w.local != nil {
+		return w.local
+	}
+	return w.ResponseWriter.LocalAddr()
+}
+
+func (w *addrWriter) RemoteAddr() net.Addr {
+	if w.remote != nil {
+		return w.remote
+	}
+	return w.ResponseWriter.RemoteAddr()
+}

@@ -1,0 +1,484 @@
+package headlessonly
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+const soa = "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 3 7200 1800 86400 5"
+
+var headlessCases = []test.Case{
+	// Two slices, one address in both, one not ready: each ready address once.
+	{
+		Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{
+			test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.1"),
+			test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.2"),
+			test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.3"),
+		},
+	},
+	// IPv4-only Service: NODATA for AAAA.
+	{
+		Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeAAAA,
+		Ns: []dns.RR{test.SOA(soa)},
+	},
+	// Dual-stack: each family from its own slice.
+	{
+		Qname: "dual.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("dual.testns.svc.cluster.local. 5 IN A 10.2.0.1")},
+	},
+	{
+		Qname: "dual.testns.svc.cluster.local.", Qtype: dns.TypeAAAA,
+		Answer: []dns.RR{test.AAAA("dual.testns.svc.cluster.local. 5 IN AAAA fd00:10::1")},
+	},
+	// NodePort and LoadBalancer Services have a ClusterIP too.
+	{
+		Qname: "np.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")},
+	},
+	{
+		Qname: "lb.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("lb.testns.svc.cluster.local. 5 IN A 10.6.0.2")},
+	},
+	// SRV carries the endpoint's port (8080, the targetPort), not the Service's 80, and one
+	// target per ready endpoint, with its address in the additional section. The weight is
+	// what stock computes before dropping the duplicate: 100/4 each.
+	{
+		Qname: "_http._tcp.web.testns.svc.cluster.local.", Qtype: dns.TypeSRV,
+		Answer: []dns.RR{
+			test.SRV("_http._tcp.web.testns.svc.cluster.local. 5 IN SRV 0 25 8080 10-1-0-1.web.testns.svc.cluster.local."),
+			test.SRV("_http._tcp.web.testns.svc.cluster.local. 5 IN SRV 0 25 8080 10-1-0-2.web.testns.svc.cluster.local."),
+			test.SRV("_http._tcp.web.testns.svc.cluster.local. 5 IN SRV 0 25 8080 10-1-0-3.web.testns.svc.cluster.local."),
+		},
+		Extra: []dns.RR{
+			test.A("10-1-0-1.web.testns.svc.cluster.local. 5 IN A 10.1.0.1"),
+			test.A("10-1-0-2.web.testns.svc.cluster.local. 5 IN A 10.1.0.2"),
+			test.A("10-1-0-3.web.testns.svc.cluster.local. 5 IN A 10.1.0.3"),
+		},
+	},
+	{
+		Qname: "_http._tcp.dual.testns.svc.cluster.local.", Qtype: dns.TypeSRV,
+		Answer: []dns.RR{
+			test.SRV("_http._tcp.dual.testns.svc.cluster.local. 5 IN SRV 0 50 8080 10-2-0-1.dual.testns.svc.cluster.local."),
+			test.SRV("_http._tcp.dual.testns.svc.cluster.local. 5 IN SRV 0 50 8080 fd00-10--1.dual.testns.svc.cluster.local."),
+		},
+		Extra: []dns.RR{
+			test.A("10-2-0-1.dual.testns.svc.cluster.local. 5 IN A 10.2.0.1"),
+			test.AAAA("fd00-10--1.dual.testns.svc.cluster.local. 5 IN AAAA fd00:10::1"),
+		},
+	},
+	// No such port.
+	{
+		Qname: "_grpc._tcp.web.testns.svc.cluster.local.", Qtype: dns.TypeSRV,
+		Rcode: dns.RcodeNameError,
+		Ns:    []dns.RR{test.SOA(soa)},
+	},
+	// The SRV targets resolve.
+	{
+		Qname: "10-1-0-3.web.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("10-1-0-3.web.testns.svc.cluster.local. 5 IN A 10.1.0.3")},
+	},
+	{
+		Qname: "10-1-0-9.web.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Rcode: dns.RcodeNameError,
+		Ns:    []dns.RR{test.SOA(soa)},
+	},
+	// No ready endpoint: what stock answers for an empty headless Service.
+	{
+		Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Rcode: dns.RcodeNameError,
+		Ns:    []dns.RR{test.SOA(soa)},
+	},
+	{
+		Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Rcode: dns.RcodeNameError,
+		Ns:    []dns.RR{test.SOA(soa)},
+	},
+	// Every namespace by default.
+	{
+		Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("web.other.svc.cluster.local. 5 IN A 10.4.0.1")},
+	},
+	// Untouched: headless, ExternalName, nonexistent, reverse, outside the zone.
+	{
+		Qname: "hl.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("hl.testns.svc.cluster.local. 5 IN A 10.3.0.1")},
+	},
+	{
+		Qname: "hl-0.hl.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("hl-0.hl.testns.svc.cluster.local. 5 IN A 10.3.0.1")},
+	},
+	{
+		Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{
+			test.A("example.org. 300 IN A 192.0.2.10"), // sorted: SortAndCheck sorts the answer
+			test.CNAME("ext.testns.svc.cluster.local. 5 IN CNAME example.org."),
+		},
+	},
+	{
+		Qname: "nope.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Rcode: dns.RcodeNameError,
+		Ns:    []dns.RR{test.SOA(soa)},
+	},
+	{
+		Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR,
+		Answer: []dns.RR{test.PTR("10.0.96.10.in-addr.arpa. 5 IN PTR web.testns.svc.cluster.local.")},
+	},
+	{
+		Qname: "example.org.", Qtype: dns.TypeA,
+		Rcode:  dns.RcodeRefused,
+		Answer: []dns.RR{test.TXT("example.org. 0 IN TXT passed")},
+	},
+}
+
+func TestServeDNS(t *testing.T) {
+	t.Parallel()
+	h := newPlugin(newCluster(false))
+	for _, tc := range headlessCases {
+		t.Run(dns.TypeToString[tc.Qtype]+" "+tc.Qname, func(t *testing.T) {
+			t.Parallel()
+			checkCase(t, h, &test.ResponseWriter{}, tc)
+		})
+	}
+}
+
+func checkCase(t *testing.T, h *Headlessonly, w dns.ResponseWriter, tc test.Case) {
+	t.Helper()
+	rec := dnstest.NewRecorder(w)
+	if _, err := h.ServeDNS(context.Background(), rec, tc.Msg()); err != nil {
+		t.Fatalf("ServeDNS: %v", err)
+	}
+	if rec.Msg == nil {
+		t.Fatal("no reply written")
+	}
+	if err := test.SortAndCheck(rec.Msg, tc); err != nil {
+		t.Errorf("%v\n%v", err, rec.Msg)
+	}
+}
+
+// TestSameAsStockHeadless checks the design's promise: for every query, our answer is the one a
+// stock kubernetes plugin gives when the same Services are headless.
+func TestSameAsStockHeadless(t *testing.T) {
+	t.Parallel()
+	h := newPlugin(newCluster(false))
+	stock := newKubernetes(newCluster(true))
+
+	names := []string{
+		"web.testns.svc.cluster.local.", "dual.testns.svc.cluster.local.", "big.testns.svc.cluster.local.",
+		"empty.testns.svc.cluster.local.", "noslice.testns.svc.cluster.local.", "np.testns.svc.cluster.local.",
+		"hl.testns.svc.cluster.local.", "ext.testns.svc.cluster.local.", "web.other.svc.cluster.local.",
+		"_http._tcp.web.testns.svc.cluster.local.", "_http._udp.web.testns.svc.cluster.local.",
+		"_http._tcp.dual.testns.svc.cluster.local.", "10-1-0-2.web.testns.svc.cluster.local.",
+		"fd00-10--1.dual.testns.svc.cluster.local.", "testns.svc.cluster.local.", "cluster.local.",
+		"dns-version.cluster.local.", "nope.testns.svc.cluster.local.", "x.y.z.testns.svc.cluster.local.",
+	}
+	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT, dns.TypeCNAME, dns.TypeMX, dns.TypeNS, dns.TypeSOA, dns.TypeHTTPS, dns.TypeANY}
+	for _, name := range names {
+		for _, qt := range types {
+			r := new(dns.Msg)
+			r.SetQuestion(name, qt)
+			r.SetEdns0(4096, false)
+
+			got := dnstest.NewRecorder(&test.ResponseWriter{TCP: true})
+			want := dnstest.NewRecorder(&test.ResponseWriter{TCP: true})
+			gotRcode, gotErr := h.ServeDNS(context.Background(), got, r.Copy())
+			wantRcode, wantErr := stock.ServeDNS(context.Background(), want, r.Copy())
+			if gotRcode != wantRcode || (gotErr == nil) != (wantErr == nil) {
+				t.Errorf("%s %s: rcode %d, %v; stock headless %d, %v", dns.TypeToString[qt], name, gotRcode, gotErr, wantRcode, wantErr)
+				continue
+			}
+			if (got.Msg == nil) != (want.Msg == nil) || got.Msg != nil && got.Msg.String() != want.Msg.String() {
+				t.Errorf("%s %s:\n%v\nstock headless:\n%v", dns.TypeToString[qt], name, got.Msg, want.Msg)
+			}
+		}
+	}
+}
+
+// TestUntouched checks that what we do not serve is answered exactly as without us.
+func TestUntouched(t *testing.T) {
+	t.Parallel()
+	conn := newCluster(false)
+	h := newPlugin(conn)
+	h.Zones = []string{"."} // as in a ".:53 .:5353" block: reverse zones and other names reach us
+	h.namespaces = map[string]struct{}{"testns": {}}
+	stock := newKubernetes(conn)
+
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"web.other.svc.cluster.local.", dns.TypeA}, // namespace not selected
+		{"_http._tcp.web.other.svc.cluster.local.", dns.TypeSRV},
+		{"hl.testns.svc.cluster.local.", dns.TypeA},
+		{"_http._tcp.hl.testns.svc.cluster.local.", dns.TypeSRV},
+		{"ext.testns.svc.cluster.local.", dns.TypeA},
+		{"ext.testns.svc.cluster.local.", dns.TypeCNAME},
+		{"10-1-0-1.testns.pod.cluster.local.", dns.TypeA},
+		{"10.0.96.10.in-addr.arpa.", dns.TypePTR},
+		{"1.0.1.10.in-addr.arpa.", dns.TypePTR},
+		{"0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", dns.TypePTR},
+		{"example.org.", dns.TypeA},
+	} {
+		r := new(dns.Msg)
+		r.SetQuestion(q.name, q.qtype)
+		got := dnstest.NewRecorder(&test.ResponseWriter{})
+		want := dnstest.NewRecorder(&test.ResponseWriter{})
+		h.ServeDNS(context.Background(), got, r.Copy())
+		stock.ServeDNS(context.Background(), want, r.Copy())
+		if got.Msg.String() != want.Msg.String() {
+			t.Errorf("%s %s:\n%v\nstock:\n%v", dns.TypeToString[q.qtype], q.name, got.Msg, want.Msg)
+		}
+	}
+}
+
+func TestFallbackClusterIP(t *testing.T) {
+	t.Parallel()
+	h := newPlugin(newCluster(false))
+	h.fallback = true
+	for _, tc := range []test.Case{
+		{
+			Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("empty.testns.svc.cluster.local. 5 IN A 10.96.0.30")},
+		},
+		{
+			Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("noslice.testns.svc.cluster.local. 5 IN A 10.96.0.31")},
+		},
+		{
+			Qname: "_http._tcp.empty.testns.svc.cluster.local.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_http._tcp.empty.testns.svc.cluster.local. 5 IN SRV 0 100 80 empty.testns.svc.cluster.local.")},
+			Extra:  []dns.RR{test.A("empty.testns.svc.cluster.local. 5 IN A 10.96.0.30")},
+		},
+		// Services with a ready endpoint are still answered headless-style.
+		{
+			Qname: "np.testns.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")},
+		},
+	} {
+		checkCase(t, h, &test.ResponseWriter{}, tc)
+	}
+}
+
+func TestNamespaces(t *testing.T) {
+	t.Parallel()
+	h := newPlugin(newCluster(false))
+	h.namespaces = map[string]struct{}{"other": {}}
+	for _, tc := range []test.Case{
+		{
+			Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("web.other.svc.cluster.local. 5 IN A 10.4.0.1")},
+		},
+		{
+			Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("web.testns.svc.cluster.local. 5 IN A 10.96.0.10")},
+		},
+	} {
+		checkCase(t, h, &test.ResponseWriter{}, tc)
+	}
+}
+
+func TestSelection(t *testing.T) {
+	t.Parallel()
+	clusterIP := test.Case{
+		Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("web.testns.svc.cluster.local. 5 IN A 10.96.0.10")},
+	}
+	headless := headlessCases[0]
+
+	udp := func(ip string, port int) net.Addr { return &net.UDPAddr{IP: net.ParseIP(ip), Port: port} }
+	tcp := func(ip string, port int) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: port} }
+	vpc := []netip.Prefix{netip.MustParsePrefix("10.240.0.0/16"), netip.MustParsePrefix("fd00:240::/32")}
+
+	for _, c := range []struct {
+		name    string
+		zones   []string
+		ports   []uint16
+		clients []netip.Prefix
+		local   net.Addr
+		remote  net.Addr
+		want    test.Case
+	}{
+		{name: "no selection", want: headless},
+		{name: "other zone", zones: []string{"example.org."}, want: clusterIP},
+		{name: "root zone", zones: []string{"."}, want: headless},
+		{name: "in-cluster listener", ports: []uint16{5353}, local: udp("10.0.0.5", 53), want: clusterIP},
+		{name: "VPC listener", ports: []uint16{5353}, local: udp("10.0.0.5", 5353), want: headless},
+		{name: "VPC listener TCP", ports: []uint16{53, 5353}, local: tcp("10.0.0.5", 5353), want: headless},
+		{name: "VPC listener dual-stack socket", ports: []uint16{5353}, local: udp("::ffff:10.0.0.5", 5353), want: headless},
+		{name: "VPC client", clients: vpc, remote: udp("10.240.3.4", 40000), want: headless},
+		{name: "VPC client mapped", clients: vpc, remote: udp("::ffff:10.240.3.4", 40000), want: headless},
+		{name: "VPC client IPv6", clients: vpc, remote: tcp("fd00:240::7", 40000), want: headless},
+		{name: "pod client", clients: vpc, remote: udp("10.1.0.7", 40000), want: clusterIP},
+		{name: "both match", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 5353), remote: udp("10.240.3.4", 40000), want: headless},
+		{name: "port only", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 5353), remote: udp("10.1.0.7", 40000), want: clusterIP},
+		{name: "client only", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 53), remote: udp("10.240.3.4", 40000), want: clusterIP},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := newPlugin(newCluster(false))
+			if c.zones != nil {
+				h.Zones = c.zones
+			}
+			h.ports, h.clients = c.ports, c.clients
+			checkCase(t, h, &addrWriter{local: c.local, remote: c.remote}, c.want)
+		})
+	}
+}
+
+// TestTruncation checks that the server's scrubbing still applies: over UDP a large answer is
+// truncated with TC set, over TCP every address comes back. 250 endpoints over three slices.
+func TestTruncation(t *testing.T) {
+	t.Parallel()
+	h := newPlugin(newCluster(false))
+	for _, tcp := range []bool{false, true} {
+		r := new(dns.Msg)
+		r.SetQuestion("big.testns.svc.cluster.local.", dns.TypeA)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: tcp})
+		// What core/dnsserver does to every writer before the plugin chain.
+		h.ServeDNS(context.Background(), request.NewScrubWriter(r, rec), r)
+		switch {
+		case tcp && (rec.Msg.Truncated || len(rec.Msg.Answer) != 250):
+			t.Errorf("TCP: TC=%t, %d answers, want all 250", rec.Msg.Truncated, len(rec.Msg.Answer))
+		case !tcp && (!rec.Msg.Truncated || rec.Msg.Len() > dns.MinMsgSize):
+			t.Errorf("UDP: TC=%t, %d bytes, want TC and at most %d", rec.Msg.Truncated, rec.Msg.Len(), dns.MinMsgSize)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	h := newPlugin(newCluster(false))
+	const server = "dns://:15353"
+	ctx := context.WithValue(context.Background(), dnsserver.Key{}, &dnsserver.Server{Addr: server})
+	query := func(name string, qtype uint16) {
+		r := new(dns.Msg)
+		r.SetQuestion(name, qtype)
+		h.ServeDNS(ctx, dnstest.NewRecorder(&test.ResponseWriter{}), r)
+	}
+
+	query("web.testns.svc.cluster.local.", dns.TypeA)
+	query("empty.testns.svc.cluster.local.", dns.TypeA)
+	query("noslice.testns.svc.cluster.local.", dns.TypeAAAA)
+	query("_http._tcp.empty.testns.svc.cluster.local.", dns.TypeSRV)
+	query("empty.testns.svc.cluster.local.", dns.TypeMX)
+	query("hl.testns.svc.cluster.local.", dns.TypeA) // headless: not ours, still counted as a request
+	query("10.0.96.10.in-addr.arpa.", dns.TypePTR)   // passed on
+	query("example.org.", dns.TypeA)                 // passed on
+
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"requests A", value(requestCount.WithLabelValues(server, "A")), 3},
+		{"requests AAAA", value(requestCount.WithLabelValues(server, "AAAA")), 1},
+		{"requests SRV", value(requestCount.WithLabelValues(server, "SRV")), 1},
+		{"requests other", value(requestCount.WithLabelValues(server, "other")), 1},
+		{"no ready endpoints", value(noReadyCount.WithLabelValues(server)), 4},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// value reads a counter; prometheus/testutil would need a module go.mod does not list.
+func value(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// TestCacheUntouched checks that the cache's objects are never modified.
+func TestCacheUntouched(t *testing.T) {
+	t.Parallel()
+	conn := newCluster(false)
+	h := newPlugin(conn)
+	for _, name := range []string{"web", "dual", "empty", "np"} {
+		r := new(dns.Msg)
+		r.SetQuestion(name+".testns.svc.cluster.local.", dns.TypeA)
+		h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), r)
+	}
+	for _, s := range conn.svcs {
+		if s.Name != "hl" && s.Type != "ExternalName" && s.Headless() {
+			t.Errorf("cached Service %s/%s was made headless", s.Namespace, s.Name)
+		}
+	}
+}
+
+func BenchmarkServeDNSHeadless(b *testing.B) {
+	benchmarkServeDNS(b, newPlugin(newCluster(false)), "web.testns.svc.cluster.local.")
+}
+
+// BenchmarkServeDNSStock is the same query answered by the kubernetes plugin alone.
+func BenchmarkServeDNSStock(b *testing.B) {
+	benchmarkServeDNS(b, newKubernetes(newCluster(false)), "web.testns.svc.cluster.local.")
+}
+
+// BenchmarkServeDNSStockHeadless is the same query for a headless Service, the answer we copy.
+func BenchmarkServeDNSStockHeadless(b *testing.B) {
+	benchmarkServeDNS(b, newKubernetes(newCluster(true)), "web.testns.svc.cluster.local.")
+}
+
+// BenchmarkServeDNSNotSelected measures what we add to the queries of the other listener.
+func BenchmarkServeDNSNotSelected(b *testing.B) {
+	h := newPlugin(newCluster(false))
+	h.ports = []uint16{5353}
+	h.Next = test.HandlerFunc(func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) { return 0, nil })
+	r := new(dns.Msg)
+	r.SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
+	w := &addrWriter{local: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 53}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeDNS(ctx, w, r)
+	}
+}
+
+// TestNotSelectedAllocs checks that deciding not to serve a query allocates nothing (what is left,
+// one allocation, is plugin.NextOrFailure's, which every plugin pays).
+func TestNotSelectedAllocs(t *testing.T) {
+	h := newPlugin(newCluster(false))
+	h.ports = []uint16{5353}
+	h.clients = []netip.Prefix{netip.MustParsePrefix("10.240.0.0/16")}
+	r := new(dns.Msg)
+	r.SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
+	for _, w := range []*addrWriter{
+		{local: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 53}},
+		{local: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 5353}, remote: &net.TCPAddr{IP: net.IPv4(10, 1, 0, 7), Port: 4000}},
+	} {
+		if n := testing.AllocsPerRun(100, func() {
+			if h.selected(w, r) {
+				t.Fatal("selected")
+			}
+		}); n != 0 {
+			t.Errorf("%v allocations to pass a query on, want 0", n)
+		}
+	}
+}
+
+func benchmarkServeDNS(b *testing.B, h interface {
+	ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, error)
+}, name string) {
+	r := new(dns.Msg)
+	r.SetQuestion(name, dns.TypeA)
+	w := &test.ResponseWriter{}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeDNS(ctx, w, r)
+	}
+}
