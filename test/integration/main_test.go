@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,8 +195,6 @@ func wantAddrs(t *testing.T, what string, r *dns.Msg, want ...string) {
 }
 
 func rcode(r *dns.Msg) string { return dns.RcodeToString[r.Rcode] }
-
-func lower(s string) string { return strings.ToLower(s) }
 
 // wireLen is the size the reply had on the wire: servers compress names, and
 // a parsed message does not remember that.
