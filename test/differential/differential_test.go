@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,20 +23,26 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 
-// TestDropInMatchesUpstream: identical answers from upstream and ours, with
-// the stock Corefile and with the stock Corefile plus envalias (aliases must
-// not change any stock name's answer).
+// TestDropInMatchesUpstream: identical answers from upstream with the stock
+// Corefile and ours with the stock Corefile, with the stock Corefile plus
+// envalias (aliases must not change any stock name's answer), and with
+// Corefile.example on its in-cluster listener (in-cluster clients keep stock
+// answers while the VPC listener serves pod IPs).
 func TestDropInMatchesUpstream(t *testing.T) {
 	w := setUp(t)
-	for _, variant := range []struct{ name, extra string }{
-		{"stock Corefile", ""},
-		{"stock Corefile with envalias", "envalias stg prd"},
+	for _, variant := range []struct {
+		name  string
+		start func(*testing.T) server
+	}{
+		{"stock Corefile", func(t *testing.T) server { return w.startCoreDNS(t, w.ourBin, "") }},
+		{"stock Corefile with envalias", func(t *testing.T) server { return w.startCoreDNS(t, w.ourBin, "envalias stg prd") }},
+		{"Corefile.example, in-cluster listener", w.startExample},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
 			// Fresh servers each time: both caches start empty, so cached
 			// TTLs count down alike.
 			upstream := w.startCoreDNS(t, w.upstreamBin, "")
-			ours := w.startCoreDNS(t, w.ourBin, variant.extra)
+			ours := variant.start(t)
 			w.checkSane(t, upstream)
 			for _, diff := range compare(t, w.queries(), upstream, ours) {
 				t.Error(diff)
@@ -183,34 +190,21 @@ func (w *world) stockCorefile(dnsPort, healthPort, readyPort, metricsPort int, e
 `, dnsPort, healthPort, readyPort, extra, w.cluster.Kubeconfig, metricsPort, w.stub)
 }
 
-// server is a running coredns and the address it answers on.
+// server is a running coredns and the addresses it answers on.
 type server struct {
-	name string
-	addr string
+	name    string
+	addr    string // the (in-cluster) DNS listener
+	vpc     string // the VPC-facing listener, for Corefile.example
+	metrics string // its prometheus URL
+	stop    func()
 }
 
+// listeners are the loopback ports one coredns gets.
+type listeners struct{ dns, vpc, health, ready, metrics int }
+
+// startCoreDNS runs bin with the stock Corefile plus extra plugin lines.
 func (w *world) startCoreDNS(t *testing.T, bin, extra string) server {
 	t.Helper()
-	ports, err := cluster.FreePorts(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	corefile := w.stockCorefile(ports[0], ports[1], ports[2], ports[3], extra)
-	proc, err := cluster.StartCoreDNS(ctx, bin, corefile, w.dir,
-		cluster.AllReady(
-			cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[2])),
-			cluster.DNSAnswers(fmt.Sprintf("127.0.0.1:%d", ports[0]))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		proc.Stop()
-		if t.Failed() {
-			t.Logf("%s log:\n%s", bin, proc.Log())
-		}
-	})
 	name := "ours"
 	if bin == w.upstreamBin {
 		name = "upstream"
@@ -218,5 +212,61 @@ func (w *world) startCoreDNS(t *testing.T, bin, extra string) server {
 	if extra != "" {
 		name += " (+" + extra + ")"
 	}
-	return server{name: name, addr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	return w.run(t, bin, name, func(l listeners) (string, error) {
+		return w.stockCorefile(l.dns, l.health, l.ready, l.metrics, extra), nil
+	})
+}
+
+// startExample runs our coredns with Corefile.example, made local.
+func (w *world) startExample(t *testing.T) server {
+	t.Helper()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.run(t, w.ourBin, "ours (Corefile.example)", func(l listeners) (string, error) {
+		return cluster.RenderLocal(string(example), cluster.LocalCorefile{
+			InClusterPort: l.dns, VPCPort: l.vpc, HealthPort: l.health, ReadyPort: l.ready, MetricsPort: l.metrics,
+			Kubeconfig: w.cluster.Kubeconfig, Upstream: w.stub,
+		})
+	})
+}
+
+func (w *world) run(t *testing.T, bin, name string, corefile func(listeners) (string, error)) server {
+	t.Helper()
+	ports, err := cluster.FreePorts(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := listeners{dns: ports[0], vpc: ports[1], health: ports[2], ready: ports[3], metrics: ports[4]}
+	text, err := corefile(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	proc, err := cluster.StartCoreDNS(ctx, bin, text, w.dir,
+		cluster.AllReady(
+			cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", l.ready)),
+			cluster.DNSAnswers(fmt.Sprintf("127.0.0.1:%d", l.dns))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		proc.Stop()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, proc.Log())
+		}
+	})
+	return server{
+		name:    name,
+		addr:    fmt.Sprintf("127.0.0.1:%d", l.dns),
+		vpc:     fmt.Sprintf("127.0.0.1:%d", l.vpc),
+		metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", l.metrics),
+		stop:    func() { proc.Stop() },
+	}
 }
