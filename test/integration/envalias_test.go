@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -165,4 +167,70 @@ func TestAliasNegativeAnswersKeepSOA(t *testing.T) {
 			t.Errorf("%s %s: want %s with an SOA, got\n%v", c.name, dns.TypeToString[c.qtype], c.rcode, r)
 		}
 	}
+}
+
+// TestAliasBehindCache: with cache caching the cluster zone (it runs after
+// envalias), a repeated alias query is answered from the cache and still
+// speaks of the asked name, in the asked case.
+func TestAliasBehindCache(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ea-cache")
+	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.26.0.1"}}, nil)
+	cached := e.variant(t, "        disable success cluster.local\n        disable denial cluster.local\n", "")
+	for i, asked := range []string{"stg-api." + ns + ".svc.cluster.local.", "STG-Api." + ns + ".svc.cluster.local.", "sTg-aPi." + ns + ".svc.cluster.local."} {
+		var r *dns.Msg
+		eventually(t, "alias through the cache", func() error {
+			r = ask(t, cached.vpc, asked, dns.TypeA)
+			if len(r.Answer) != 1 {
+				return fmt.Errorf("%s %v", rcode(r), r.Answer)
+			}
+			return nil
+		})
+		if r.Question[0].Name != asked || r.Answer[0].Header().Name != asked {
+			t.Errorf("query %d: asked %q, reply speaks of %q / %q", i, asked, r.Question[0].Name, r.Answer[0].Header().Name)
+		}
+		wantAddrs(t, "alias through the cache", r, "10.26.0.1")
+	}
+}
+
+// TestPluginMetrics: both plugins count what they serve, labelled with the
+// server and the environment or query type.
+func TestPluginMetrics(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ea-metrics")
+	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.27.0.1"}}, nil)
+	eventually(t, "alias answers", func() error {
+		if len(ask(t, e.vpc, "stg-api."+ns+".svc.cluster.local.", dns.TypeA).Answer) != 1 {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	resp, err := http.Get(e.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		fmt.Sprintf(`coredns_envalias_requests_total{env="stg",server="dns://%s"}`, e.vpc),
+		fmt.Sprintf(`coredns_headlessonly_requests_total{server="dns://%s",type="A"}`, e.vpc),
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(body), "coredns_envalias|coredns_headlessonly"))
+		}
+	}
+}
+
+// grepLines returns the lines of text that contain one of the |-separated words.
+func grepLines(text, words string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		for _, w := range strings.Split(words, "|") {
+			if strings.Contains(line, w) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

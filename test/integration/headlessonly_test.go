@@ -209,3 +209,21 @@ func TestVPCPathFollowsEndpointChanges(t *testing.T) {
 		return nil
 	})
 }
+
+// TestVPCPathNamespaceRestriction: with `namespaces`, only Services in those
+// namespaces answer with pods; others keep their ClusterIP on the VPC path.
+func TestVPCPathNamespaceRestriction(t *testing.T) {
+	e := setUp(t)
+	in, out := e.namespace(t, "ho-ns-in"), e.namespace(t, "ho-ns-out")
+	e.service(t, clusterIPService(in, "api"), []cluster.Endpoint{{IP: "10.17.0.1"}}, nil)
+	outSvc := e.service(t, clusterIPService(out, "api"), []cluster.Endpoint{{IP: "10.17.1.1"}}, nil)
+	restricted := e.variant(t, "ports 5353", "ports 5353\n        namespaces "+in)
+
+	eventually(t, "the selected namespace answers with pods", func() error {
+		if got := addresses(ask(t, restricted.vpc, "api."+in+".svc.cluster.local.", dns.TypeA).Answer); fmt.Sprint(got) != "[10.17.0.1]" {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
+	wantAddrs(t, "a namespace not selected", ask(t, restricted.vpc, "api."+out+".svc.cluster.local.", dns.TypeA), outSvc.Spec.ClusterIP)
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +27,15 @@ func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 // env is the running world: a control plane and our coredns with
 // Corefile.example (envalias stg, headlessonly on the VPC port).
 type env struct {
-	cluster   *cluster.Cluster
+	*instance
+	cluster *cluster.Cluster
+	bin     string // our coredns
+	example string // Corefile.example's text
+	dir     string
+}
+
+// instance is one running coredns.
+type instance struct {
 	inCluster string // 127.0.0.1:port standing in for :53
 	vpc       string // 127.0.0.1:port standing in for :5353
 	metrics   string // prometheus endpoint
@@ -53,12 +62,11 @@ func (e *env) start(c *cluster.Cluster) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	e.cluster = c
-	dir, err := os.MkdirTemp("", "warpdns-integration-")
-	if err != nil {
+	var err error
+	if e.dir, err = os.MkdirTemp("", "warpdns-integration-"); err != nil {
 		return err
 	}
-	bin, err := cluster.BuildOurCoreDNS(ctx, dir)
-	if err != nil {
+	if e.bin, err = cluster.BuildOurCoreDNS(ctx, e.dir); err != nil {
 		return err
 	}
 	root, err := cluster.RepoRoot()
@@ -69,24 +77,50 @@ func (e *env) start(c *cluster.Cluster) error {
 	if err != nil {
 		return err
 	}
+	e.example = string(example)
+	e.instance, err = e.run(ctx, e.example)
+	return err
+}
+
+// run starts our coredns with a Corefile of Corefile.example's shape.
+func (e *env) run(ctx context.Context, corefileText string) (*instance, error) {
 	ports, err := cluster.FreePorts(5)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	corefile, err := cluster.RenderLocal(string(example), cluster.LocalCorefile{
+	corefile, err := cluster.RenderLocal(corefileText, cluster.LocalCorefile{
 		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
-		Kubeconfig: c.Kubeconfig, Upstream: "127.0.0.1:9", // nothing listens there: no traffic leaves loopback
+		Kubeconfig: e.cluster.Kubeconfig, Upstream: "127.0.0.1:9", // nothing listens there: no traffic leaves loopback
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e.inCluster = fmt.Sprintf("127.0.0.1:%d", ports[0])
-	e.vpc = fmt.Sprintf("127.0.0.1:%d", ports[1])
-	e.metrics = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[4])
-	e.coredns, err = cluster.StartCoreDNS(ctx, bin, corefile, dir, cluster.AllReady(
+	in := &instance{
+		inCluster: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		vpc:       fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		metrics:   fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[4]),
+	}
+	in.coredns, err = cluster.StartCoreDNS(ctx, e.bin, corefile, e.dir, cluster.AllReady(
 		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
-		cluster.DNSAnswers(e.inCluster), cluster.DNSAnswers(e.vpc)))
-	return err
+		cluster.DNSAnswers(in.inCluster), cluster.DNSAnswers(in.vpc)))
+	return in, err
+}
+
+// variant runs our coredns with Corefile.example changed by replacing old
+// with new (which must occur), for the duration of the test.
+func (e *env) variant(t *testing.T, old, new string) *instance {
+	t.Helper()
+	if !strings.Contains(e.example, old) {
+		t.Fatalf("Corefile.example has no %q", old)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in, err := e.run(ctx, strings.Replace(e.example, old, new, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.coredns.Stop() })
+	return in
 }
 
 // namespace creates a namespace of the test's own, so tests can run in any
