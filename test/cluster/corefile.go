@@ -28,9 +28,9 @@ type corefileRewrite struct {
 }
 
 var corefileRewrites = []corefileRewrite{
-	{"the server block keys .:53 .:5353", regexp.MustCompile(`(?m)^\.:53 \.:5353 \{$`),
-		func(l LocalCorefile, _ []string) string {
-			return fmt.Sprintf(".:%d .:%d {\n    bind 127.0.0.1", l.InClusterPort, l.VPCPort)
+	{"the server block keys .:53 cluster.local:5353", regexp.MustCompile(`(?m)^\.:53 ([a-z0-9.-]+):5353 \{$`),
+		func(l LocalCorefile, m []string) string {
+			return fmt.Sprintf(".:%d %s:%d {\n    bind 127.0.0.1", l.InClusterPort, m[1], l.VPCPort)
 		}},
 	{"the VPC listener port 5353 in plugin options", regexp.MustCompile(`(?m)^(\s+ports) 5353$`),
 		func(l LocalCorefile, m []string) string { return fmt.Sprintf("%s %d", m[1], l.VPCPort) }},

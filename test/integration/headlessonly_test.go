@@ -146,8 +146,8 @@ func TestVPCPathSRVUsesTargetPort(t *testing.T) {
 	}
 }
 
-// TestVPCPathLeavesOthersAlone: headless, ExternalName, PTR and NXDOMAIN
-// answers are the same on both listeners.
+// TestVPCPathLeavesOthersAlone: headless, ExternalName and NXDOMAIN answers
+// are the same on both listeners.
 func TestVPCPathLeavesOthersAlone(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ho-others")
@@ -158,8 +158,6 @@ func TestVPCPathLeavesOthersAlone(t *testing.T) {
 	ext.Name, ext.Namespace = "docs", ns
 	ext.Spec.Type, ext.Spec.ExternalName = corev1.ServiceTypeExternalName, "docs.example.org"
 	e.service(t, ext, nil, nil)
-	api := e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.15.1.1"}}, nil)
-	reverse, _ := dns.ReverseAddr(api.Spec.ClusterIP)
 
 	eventually(t, "headless resolves", func() error {
 		if len(ask(t, e.vpc, "db."+ns+".svc.cluster.local.", dns.TypeA).Answer) != 1 {
@@ -176,7 +174,6 @@ func TestVPCPathLeavesOthersAlone(t *testing.T) {
 		{"_http._tcp.db." + ns + ".svc.cluster.local.", dns.TypeSRV},
 		{"docs." + ns + ".svc.cluster.local.", dns.TypeCNAME},
 		{"missing." + ns + ".svc.cluster.local.", dns.TypeA},
-		{reverse, dns.TypePTR},
 	} {
 		vpc, in := ask(t, e.vpc, q.name, q.qtype), ask(t, e.inCluster, q.name, q.qtype)
 		vpc.Id, in.Id = 0, 0
@@ -226,4 +223,33 @@ func TestVPCPathNamespaceRestriction(t *testing.T) {
 		return nil
 	})
 	wantAddrs(t, "a namespace not selected", ask(t, restricted.vpc, "api."+out+".svc.cluster.local.", dns.TypeA), outSvc.Spec.ClusterIP)
+}
+
+// TestVPCListenerIsNotAnOpenResolver: the VPC-facing listener serves the
+// cluster zone only; any other name, reverse names included, is REFUSED
+// there, while the in-cluster listener still answers reverse lookups.
+func TestVPCListenerIsNotAnOpenResolver(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-refused")
+	api := e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.18.0.1"}}, nil)
+	reverse, _ := dns.ReverseAddr(api.Spec.ClusterIP)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"example.org.", dns.TypeA},
+		{"cluster.local.example.org.", dns.TypeA},
+		{reverse, dns.TypePTR},
+		{".", dns.TypeNS},
+	} {
+		if r := ask(t, e.vpc, q.name, q.qtype); rcode(r) != "REFUSED" {
+			t.Errorf("%s %s on the VPC listener: %s, want REFUSED", q.name, dns.TypeToString[q.qtype], rcode(r))
+		}
+	}
+	eventually(t, "in-cluster PTR", func() error {
+		if r := ask(t, e.inCluster, reverse, dns.TypePTR); len(r.Answer) != 1 {
+			return fmt.Errorf("%s %v", rcode(r), r.Answer)
+		}
+		return nil
+	})
 }
