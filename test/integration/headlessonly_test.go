@@ -7,6 +7,8 @@ import (
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/warpdns/warpdns/test/cluster"
@@ -249,6 +251,33 @@ func TestVPCListenerIsNotAnOpenResolver(t *testing.T) {
 	eventually(t, "in-cluster PTR", func() error {
 		if r := ask(t, e.inCluster, reverse, dns.TypePTR); len(r.Answer) != 1 {
 			return fmt.Errorf("%s %v", rcode(r), r.Answer)
+		}
+		return nil
+	})
+}
+
+// TestVPCPathHandMadeSlices: a Service without a selector, whose one
+// EndpointSlice was written by hand (no managed-by label, ready unset), is
+// answered with that slice's addresses.
+func TestVPCPathHandMadeSlices(t *testing.T) {
+	e := setUp(t)
+	ns := e.namespace(t, "ho-manual")
+	svc := clusterIPService(ns, "external-db")
+	svc.Spec.Selector = nil
+	e.service(t, svc, nil, nil)
+	port, proto, name := int32(5432), corev1.ProtocolTCP, "http"
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "external-db-manual", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "external-db"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.19.0.1"}}, {Addresses: []string{"10.19.0.2"}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port}},
+	}
+	if _, err := e.cluster.Client.DiscoveryV1().EndpointSlices(ns).Create(context.Background(), slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "hand-made slice", func() error {
+		if got := addresses(ask(t, e.vpc, "external-db."+ns+".svc.cluster.local.", dns.TypeA).Answer); fmt.Sprint(got) != "[10.19.0.1 10.19.0.2]" {
+			return fmt.Errorf("got %v", got)
 		}
 		return nil
 	})
