@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
@@ -138,6 +139,30 @@ func FuzzServeDNS(f *testing.F) {
 		if soa := resp.Ns[0].(*dns.SOA); al.askedZone == "" && soa.String() != test.SOA(soaLocal).String() ||
 			al.askedZone != "" && (soa.Hdr.Name != al.askedZone || !dns.IsSubDomain(soa.Hdr.Name, qname)) {
 			t.Fatalf("%q: SOA %s", qname, soa)
+		}
+	})
+}
+
+// FuzzParseConfig feeds arbitrary Corefile stanzas to the config parser: it
+// must return a handler or an error, never panic.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		"envalias stg",
+		"envalias stg prd {\n separator _\n zones cluster.local\n domain k8s.example.com\n}",
+		"envalias {\n}",
+		"envalias stg {\n separator .\n}",
+		"envalias stg {\n sepparator -\n}",
+		"envalias stg {\n domain .\n}",
+		"envalias stg {\n{\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		c := caddy.NewTestController("dns", input)
+		c.ServerBlockKeys = []string{".:53"}
+		e, err := parse(c)
+		if err == nil && e == nil {
+			t.Fatal("no handler and no error")
 		}
 	})
 }
