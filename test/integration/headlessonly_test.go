@@ -282,3 +282,17 @@ func TestVPCPathHandMadeSlices(t *testing.T) {
 		return nil
 	})
 }
+
+// TestNoZoneTransfers: AXFR of the cluster zone is not served on either
+// listener (Corefile.example has no transfer plugin): nobody on the VPN can
+// list every Service.
+func TestNoZoneTransfers(t *testing.T) {
+	e := setUp(t)
+	for _, addr := range []string{e.vpc, e.inCluster} {
+		r := query(t, addr, "tcp", "cluster.local.", dns.TypeAXFR, 0)
+		t.Logf("AXFR cluster.local on %s: %s, %d records", addr, rcode(r), len(r.Answer))
+		if r.Rcode == dns.RcodeSuccess || len(r.Answer) > 0 {
+			t.Errorf("AXFR cluster.local on %s was served:\n%v", addr, r)
+		}
+	}
+}
