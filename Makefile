@@ -1,6 +1,9 @@
 # warpdns: CoreDNS v1.15.0 plus envalias and headlessonly.
 #   make run    local control plane + demo world + our coredns on loopback
 #   make test   unit and integration tests (real etcd + kube-apiserver)
+#   make e2e    laptop -> gateway -> two clusters in network namespaces (root)
+#   make image  OCI image tarball bin/warpdns-image.tar (no Docker needed)
+#   make manifests-check  build and server-side dry-run every manifest
 
 GO          ?= go
 BIN         := bin
@@ -8,6 +11,9 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS     := -s -w -X main.Version=$(VERSION) -X github.com/coredns/coredns/coremain.GitCommit=$(COMMIT)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# make image: the name the image tarball carries (docker load tags it so).
+# Push it to your registry under the name your overlay's `images:` uses.
+IMAGE       ?= registry.example.com/warpdns:0.1.0
 # make run's loopback ports, standing in for :53 (in-cluster) and :5353 (VPC).
 PORT        ?= 1053
 VPC_PORT    ?= 1054
@@ -19,7 +25,7 @@ ifeq ($(origin KUBECONFIG),command line)
 RUN_CLUSTER := -kubeconfig $(KUBECONFIG)
 endif
 
-.PHONY: all build run test lint generate clean
+.PHONY: all build run test lint generate clean image manifests-check manifests-corefiles
 
 all: build
 
@@ -34,6 +40,33 @@ run: build
 # module proxy (several minutes) and caches them in ~/.cache/warpdns.
 test:
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The whole WARP path in network namespaces: laptop (dig, curl) -> gateway
+# (resolver policies) -> two clusters (control plane, our coredns with
+# Corefile.example, load balancer, pods). Prints a table of checks. Needs root
+# and `ip netns`; without them it says why and skips. See test/e2e.
+.PHONY: e2e
+e2e:
+	WARPDNS_E2E=1 $(GO) test -count=1 -timeout 20m -v -run '^TestE2E$$' ./test/e2e/
+
+# Builds every kustomization under manifests/ (overlays, bases, cloudflared,
+# and each way with each platform), checks the output, server-side dry-run
+# applies it to a local kube-apiserver (CRDs it needs from vendored minimal
+# definitions), runs the standalone Corefile with its own RBAC, and checks the
+# Terraform example against the Cloudflare provider v5 schema. Part of make test.
+manifests-check:
+	$(GO) test -count=1 -timeout 20m ./test/manifests/
+
+# After editing Corefile.example: copy it into manifests/ (each overlay keeps
+# its envalias ENV).
+manifests-corefiles:
+	$(GO) test -count=1 -run 'TestCorefiles$$' ./test/manifests/ -update
+
+# An OCI image (docker save tarball) of bin/coredns, without a daemon or
+# network: no base image, user 65532, entrypoint /coredns as upstream's.
+# docker load -i bin/warpdns-image.tar (or push the tarball with crane).
+image: build
+	$(GO) run ./test/image -binary $(BIN)/coredns -out $(BIN)/warpdns-image.tar -tag $(IMAGE) -version $(VERSION) -revision $(COMMIT)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -39,6 +39,12 @@ const (
 type Options struct {
 	Logf Logf   // progress lines; nil discards them
 	Dir  string // working directory; a new temporary one when empty
+	// Netns runs etcd and kube-apiserver inside this network namespace (as
+	// `ip netns` names it; it must exist with lo up), on its loopback: a
+	// cluster of its own for processes in that namespace. Client and the
+	// readiness checks connect into it (see NetnsDialContext); Kubeconfig
+	// works from inside the namespace only. Empty: the caller's namespace.
+	Netns string
 }
 
 // Cluster is a running etcd + kube-apiserver pair on loopback.
@@ -48,12 +54,14 @@ type Cluster struct {
 	RESTConfig *rest.Config
 	Server     string // https://127.0.0.1:PORT
 	Token      string // admin bearer token
+	Netns      string // the network namespace it runs in ("" for the caller's)
 
 	dir        string
 	removeDir  bool
 	etcd       *process
 	apiserver  *process
 	etcdClient string // etcd's client URL
+	http       *http.Client
 }
 
 // Start builds (or reuses) the binaries and starts etcd and kube-apiserver on
@@ -67,7 +75,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: opts.Dir}
+	c := &Cluster{dir: opts.Dir, Netns: opts.Netns, http: insecureLoopbackClient}
+	if opts.Netns != "" {
+		c.http = netnsLoopbackClient(opts.Netns)
+	}
 	if c.dir != "" {
 		if err := os.MkdirAll(c.dir, 0o755); err != nil {
 			return nil, err
@@ -95,7 +106,7 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 	etcdPeer := fmt.Sprintf("http://127.0.0.1:%d", etcdPeerPort)
 
 	logf("starting etcd %s on %s", EtcdVersion, c.etcdClient)
-	c.etcd, err = startProcess(c.dir, "etcd", bins.Etcd,
+	c.etcd, err = startProcess(c.dir, c.Netns, "etcd", bins.Etcd,
 		"--name=local",
 		"--data-dir="+filepath.Join(c.dir, "etcd-data"),
 		"--listen-client-urls="+c.etcdClient,
@@ -109,7 +120,7 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 	if err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 30*time.Second, c.etcd, func() error { return httpOK(c.etcdClient+"/health", "") }); err != nil {
+	if err := waitFor(ctx, 30*time.Second, c.etcd, func() error { return httpGet(c.http, c.etcdClient+"/health", "") }); err != nil {
 		return fmt.Errorf("etcd did not become healthy: %w", err)
 	}
 
@@ -120,7 +131,7 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 	c.Token = token
 	c.Server = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	logf("starting kube-apiserver %s on %s", KubernetesVersion, c.Server)
-	c.apiserver, err = startProcess(c.dir, "kube-apiserver", bins.APIServer,
+	c.apiserver, err = startProcess(c.dir, c.Netns, "kube-apiserver", bins.APIServer,
 		"--etcd-servers="+c.etcdClient,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -141,7 +152,7 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 	if err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 60*time.Second, c.apiserver, func() error { return httpOK(c.Server+"/readyz", c.Token) }); err != nil {
+	if err := waitFor(ctx, 60*time.Second, c.apiserver, func() error { return httpGet(c.http, c.Server+"/readyz", c.Token) }); err != nil {
 		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
 	}
 
@@ -153,6 +164,9 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 		return err
 	}
 	c.RESTConfig.QPS, c.RESTConfig.Burst = 500, 1000 // tests create objects in bulk
+	if c.Netns != "" {
+		c.RESTConfig.Dial = NetnsDialContext(c.Netns)
+	}
 	if c.Client, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
 		return err
 	}
@@ -236,13 +250,19 @@ type process struct {
 	err  error
 }
 
-func startProcess(dir, name, bin string, args ...string) (*process, error) {
+// startProcess starts bin, inside network namespace netns unless it is
+// empty (`ip netns exec` joins it and then executes bin in its own place, so
+// the child is bin itself and Pdeathsig still applies).
+func startProcess(dir, netns, name, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	if netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -322,7 +342,9 @@ var insecureLoopbackClient = &http.Client{
 	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // #nosec G402 -- loopback, self-signed
 }
 
-func httpOK(url, token string) error {
+func httpOK(url, token string) error { return httpGet(insecureLoopbackClient, url, token) }
+
+func httpGet(client *http.Client, url, token string) error {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -330,7 +352,7 @@ func httpOK(url, token string) error {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := insecureLoopbackClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

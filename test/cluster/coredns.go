@@ -62,6 +62,13 @@ type CoreDNS struct {
 // binary with it and waits until ready returns nil (e.g. the ready plugin's
 // URL answers 200, see HTTPReady). The process dies with the caller.
 func StartCoreDNS(ctx context.Context, binary, corefile, parent string, ready func() error) (*CoreDNS, error) {
+	return StartCoreDNSIn(ctx, "", binary, corefile, parent, ready)
+}
+
+// StartCoreDNSIn is StartCoreDNS inside network namespace netns (as `ip
+// netns` names it; "" is the caller's). ready runs in the caller's namespace:
+// wrap it in InNetns, or dial with NetnsDialContext, to check from inside.
+func StartCoreDNSIn(ctx context.Context, netns, binary, corefile, parent string, ready func() error) (*CoreDNS, error) {
 	dir, err := os.MkdirTemp(parent, "coredns-")
 	if err != nil {
 		return nil, err
@@ -70,7 +77,7 @@ func StartCoreDNS(ctx context.Context, binary, corefile, parent string, ready fu
 	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
 		return nil, err
 	}
-	proc, err := startProcess(dir, "coredns", binary, "-conf", conf)
+	proc, err := startProcess(dir, netns, "coredns", binary, "-conf", conf)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +102,19 @@ func (c *CoreDNS) Log() string {
 // such as the ready plugin's http://127.0.0.1:PORT/ready.
 func HTTPReady(url string) func() error {
 	return func() error { return httpOK(url, "") }
+}
+
+// HTTPReadyIn is HTTPReady for a URL inside network namespace netns, such as
+// the ready plugin of a coredns started with StartCoreDNSIn.
+func HTTPReadyIn(netns, url string) func() error {
+	client := netnsLoopbackClient(netns)
+	return func() error { return httpGet(client, url, "") }
+}
+
+// DNSAnswersIn is DNSAnswers for an address inside network namespace netns.
+func DNSAnswersIn(netns, addr string) func() error {
+	check := DNSAnswers(addr)
+	return func() error { return InNetns(netns, check) }
 }
 
 // DNSAnswers returns a readiness check that passes once addr answers a query

@@ -16,6 +16,9 @@ type LocalCorefile struct {
 	MetricsPort   int    // prometheus plugin (:9153 in a pod)
 	Kubeconfig    string // the kubernetes plugin uses it instead of in-cluster config
 	Upstream      string // replaces /etc/resolv.conf as forward's target
+	// Bind lists the addresses both listeners bind; 127.0.0.1 when empty.
+	// Health, ready and metrics stay on 127.0.0.1.
+	Bind []string
 }
 
 // corefileRewrite is one change RenderLocal makes; each must apply at least
@@ -30,7 +33,7 @@ type corefileRewrite struct {
 var corefileRewrites = []corefileRewrite{
 	{"the server block keys .:53 cluster.local:5353", regexp.MustCompile(`(?m)^\.:53 ([a-z0-9.-]+):5353 \{$`),
 		func(l LocalCorefile, m []string) string {
-			return fmt.Sprintf(".:%d %s:%d {\n    bind 127.0.0.1", l.InClusterPort, m[1], l.VPCPort)
+			return fmt.Sprintf(".:%d %s:%d {\n    bind %s", l.InClusterPort, m[1], l.VPCPort, strings.Join(l.Bind, " "))
 		}},
 	{"the VPC listener port 5353 in plugin options", regexp.MustCompile(`(?m)^(\s+ports) 5353$`),
 		func(l LocalCorefile, m []string) string { return fmt.Sprintf("%s %d", m[1], l.VPCPort) }},
@@ -59,6 +62,9 @@ var corefileRewrites = []corefileRewrite{
 func RenderLocal(corefile string, l LocalCorefile) (string, error) {
 	if l.Upstream == "" {
 		l.Upstream = "/etc/resolv.conf"
+	}
+	if len(l.Bind) == 0 {
+		l.Bind = []string{"127.0.0.1"}
 	}
 	for _, rw := range corefileRewrites {
 		if !rw.pattern.MatchString(corefile) {

@@ -1,0 +1,72 @@
+variable "account_id" {
+  description = "Cloudflare account ID."
+  type        = string
+}
+
+variable "stg_lb_ips" {
+  description = "stg cluster: kube-dns-nlb's fixed IPs (manifests/overlays/eks-stg/kube-dns-nlb.yaml, aws-load-balancer-private-ipv4-addresses)."
+  type        = list(string)
+}
+
+variable "stg_vpc_cidrs" {
+  description = "stg cluster: the VPC CIDR(s)."
+  type        = list(string)
+}
+
+variable "prd_lb_ips" {
+  description = "prd cluster: kube-dns-nlb's fixed IPs (manifests/overlays/eks-prd/kube-dns-nlb.yaml)."
+  type        = list(string)
+}
+
+variable "prd_vpc_cidrs" {
+  description = "prd cluster: the VPC CIDR(s)."
+  type        = list(string)
+}
+
+variable "resolver_policies" {
+  description = "true on Enterprise plans: one Gateway resolver policy per environment (the names ENV-SVC.NS.svc.cluster.local). false: Local Domain Fallback with ldf_domain instead."
+  type        = bool
+  default     = true
+}
+
+variable "ldf_domain" {
+  description = "For Local Domain Fallback (resolver_policies = false): the parent domain of envalias' domain form, e.g. k8s.example.com (stg answers SVC.NS.stg.k8s.example.com). Both environments then share one virtual network, so their VPC CIDRs must not overlap."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.ldf_domain == null || can(regex("^([a-z0-9-]+\\.)+[a-z0-9-]+$", var.ldf_domain))
+    error_message = "ldf_domain must be a domain name such as k8s.example.com."
+  }
+}
+
+variable "device_match" {
+  description = "Which WARP devices get the developer profile (Split Tunnel include list), e.g. any(identity.groups.name[*] in {\"developers\"})."
+  type        = string
+}
+
+variable "zone_id" {
+  description = "Outward example only: the zone of the public app hostnames (null: no public apps)."
+  type        = string
+  default     = null
+}
+
+variable "team_name" {
+  description = "Outward example only: your Zero Trust team name (<team>.cloudflareaccess.com)."
+  type        = string
+  default     = null
+}
+
+variable "allowed_email_domains" {
+  description = "Outward example only: who may open the public apps."
+  type        = list(string)
+  default     = []
+}
+
+variable "stg_public_apps" {
+  description = "Outward example only: internal web apps of the stg cluster to publish behind Access, name => { hostname, service }."
+  type = map(object({
+    hostname = string
+    service  = string
+  }))
+  default = {}
+}

@@ -1,0 +1,79 @@
+variable "account_id" {
+  description = "Cloudflare account ID (Zero Trust dashboard, or the URL of any dashboard page: dash.cloudflare.com/<account_id>/...)."
+  type        = string
+}
+
+variable "env" {
+  description = "Environment name, as in the cluster's Corefile (`envalias stg`) and in the names developers type (stg-api.platform.svc.cluster.local). A DNS label."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", var.env))
+    error_message = "env must be a lower-case DNS label, such as stg or prd."
+  }
+}
+
+variable "lb_ips" {
+  description = "The fixed private IPs of the cluster's kube-dns-nlb load balancer (on EKS: aws-load-balancer-private-ipv4-addresses, one per subnet). Gateway sends each matching query to one of them."
+  type        = list(string)
+  validation {
+    condition     = length(var.lb_ips) > 0 && alltrue([for ip in var.lb_ips : can(cidrhost("${ip}/32", 0))])
+    error_message = "lb_ips must be a non-empty list of IPv4 addresses."
+  }
+}
+
+variable "lb_port" {
+  description = "The port of kube-dns-nlb (53; it forwards to the pods' VPC-facing listener 5353)."
+  type        = number
+  default     = 53
+}
+
+variable "vpc_cidrs" {
+  description = "The cluster's private ranges to route through its tunnel: the VPC CIDR (on EKS it holds the pod IPs and lb_ips). Add the Pod CIDR if pods are not VPC addresses (bare metal)."
+  type        = list(string)
+  validation {
+    condition     = length(var.vpc_cidrs) > 0 && alltrue([for c in var.vpc_cidrs : can(cidrnetmask(c))])
+    error_message = "vpc_cidrs must be a non-empty list of IPv4 CIDRs."
+  }
+}
+
+variable "cluster_domain" {
+  description = "The cluster's DNS domain (kubelet --cluster-domain)."
+  type        = string
+  default     = "cluster.local"
+}
+
+variable "virtual_network_id" {
+  description = "Put the routes in this existing virtual network instead of creating one named <env>-vpc. Environments may share one when their VPC CIDRs do not overlap (the Local Domain Fallback path needs that, see README.md)."
+  type        = string
+  default     = null
+}
+
+variable "tunnel_name" {
+  description = "Name of the tunnel; default <env>-warpdns."
+  type        = string
+  default     = null
+}
+
+variable "resolver_policy" {
+  description = "Create the Gateway resolver policy (an Enterprise feature). false: use Local Domain Fallback instead (ldf_domain), on any plan."
+  type        = bool
+  default     = true
+}
+
+variable "resolver_policy_precedence" {
+  description = "Precedence of the resolver policy among the account's Gateway resolver policies (lower runs first; the first match wins). Must be unique; leave room between environments."
+  type        = number
+  default     = null
+}
+
+variable "resolver_regex" {
+  description = "Override the names the resolver policy sends to this cluster (a Rust regular expression on dns.fqdn). Default: ENV-SVC.NS.svc.<cluster_domain> and the SRV names and targets below it."
+  type        = string
+  default     = null
+}
+
+variable "ldf_domain" {
+  description = "For Local Domain Fallback (plans without resolver policies): the parent domain of envalias' domain form, such as k8s.example.com; this environment then answers SVC.NS.<env>.<ldf_domain>. The cluster's Corefile must say `envalias <env> { domain <ldf_domain> }`."
+  type        = string
+  default     = null
+}

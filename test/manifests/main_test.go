@@ -1,0 +1,172 @@
+// Package manifests is `make manifests-check`: it builds every kustomization
+// under manifests/ with the kustomize library (as `kubectl apply -k` would),
+// checks what comes out (the Corefiles, the security defaults, the load
+// balancer values), server-side dry-run applies every build to a real local
+// kube-apiserver (test/cluster), runs the standalone Corefile with the
+// standalone ServiceAccount's own token, and checks the Terraform example
+// against the Cloudflare provider's schema.
+package manifests
+
+import (
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
+
+// Ways and platforms: every way must compose with every platform.
+var (
+	ways      = []string{"replace-kube-dns", "standalone"}
+	platforms = []string{"aws", "gke", "aks", "cilium", "metallb"}
+)
+
+// kustomization is one buildable directory under manifests/ (in memFS).
+type kustomization struct {
+	name string // e.g. overlays/eks-stg, matrix/standalone-on-aws
+	dir  string // its directory in the filesystem built by loadManifests
+}
+
+// repoRoot is the repository's root directory.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// loadManifests copies manifests/ into an in-memory filesystem, at /manifests,
+// and adds one generated kustomization per way and platform under
+// /manifests/matrix, so that nothing is written to the work tree. It returns
+// the filesystem and every kustomization to build: the bases, the
+// checked-in overlays, cloudflared and the matrix.
+func loadManifests(t testing.TB) (filesys.FileSystem, []kustomization) {
+	t.Helper()
+	src := filepath.Join(repoRoot(t), "manifests")
+	mem := filesys.MakeFsInMemory()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return mem.WriteFile(path.Join("/manifests", filepath.ToSlash(rel)), data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var ks []kustomization
+	for _, way := range ways {
+		ks = append(ks, kustomization{"base/" + way, "/manifests/base/" + way})
+	}
+	overlays, err := os.ReadDir(filepath.Join(src, "overlays"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range overlays {
+		if o.IsDir() {
+			ks = append(ks, kustomization{"overlays/" + o.Name(), "/manifests/overlays/" + o.Name()})
+		}
+	}
+	ks = append(ks, kustomization{"cloudflared", "/manifests/cloudflared"})
+	for _, way := range ways {
+		for _, platform := range platforms {
+			dir := "/manifests/matrix/" + way + "-on-" + platform
+			k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
+				"resources:\n  - ../../base/" + way + "\ncomponents:\n  - ../../platforms/" + platform + "\n"
+			if err := mem.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
+				t.Fatal(err)
+			}
+			ks = append(ks, kustomization{"matrix/" + way + "-on-" + platform, dir})
+		}
+	}
+	return mem, ks
+}
+
+// build runs kustomize on dir as `kubectl kustomize` does (load restrictions:
+// files only from inside the kustomization's root) and returns the objects.
+func build(t testing.TB, fsys filesys.FileSystem, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, r := range resMap.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			t.Fatalf("kustomize build %s: %v", dir, err)
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: m})
+	}
+	return objs
+}
+
+// find returns the object of that kind and name, or nil.
+func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
+
+// platformOf tells which platform component a kustomization uses, from the
+// annotations it produced ("" for none).
+func platformOf(objs []*unstructured.Unstructured) string {
+	svc := find(objs, "Service", "kube-dns-nlb")
+	if svc == nil {
+		return ""
+	}
+	a := svc.GetAnnotations()
+	switch {
+	case a["service.beta.kubernetes.io/aws-load-balancer-type"] != "":
+		return "aws"
+	case a["networking.gke.io/load-balancer-type"] != "":
+		return "gke"
+	case a["service.beta.kubernetes.io/azure-load-balancer-internal"] != "":
+		return "aks"
+	case find(objs, "CiliumLoadBalancerIPPool", "warpdns") != nil:
+		return "cilium"
+	case find(objs, "IPAddressPool", "warpdns") != nil:
+		return "metallb"
+	}
+	return ""
+}
+
+func keys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func describe(o *unstructured.Unstructured) string {
+	s := o.GetKind() + " " + o.GetName()
+	if ns := o.GetNamespace(); ns != "" {
+		s = o.GetKind() + " " + ns + "/" + o.GetName()
+	}
+	return strings.TrimSpace(s)
+}

@@ -1,0 +1,179 @@
+package manifests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+// TestStandaloneServesWithItsOwnRBAC applies the standalone way's namespace,
+// ServiceAccount and RBAC for real, then runs our coredns with the Corefile
+// from the build's ConfigMap and a token of that ServiceAccount: the
+// least-privilege ClusterRole must be enough for the kubernetes plugin (and
+// envalias and headlessonly on its cache) to answer, and must not grant more.
+func TestStandaloneServesWithItsOwnRBAC(t *testing.T) {
+	c := cluster.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	a := newApplier(t, c)
+
+	fsys, _ := loadManifests(t)
+	objs := build(t, fsys, "/manifests/overlays/gke")
+	for _, kind := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} {
+		for _, o := range objs {
+			if o.GetKind() == kind {
+				if _, err := a.apply(ctx, o, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	sa := find(objs, "ServiceAccount", "warpdns")
+	var err error
+	user := fmt.Sprintf("system:serviceaccount:%s:%s", sa.GetNamespace(), sa.GetName())
+
+	// No more than it needs.
+	for _, attr := range []authzv1.ResourceAttributes{
+		{Verb: "list", Resource: "services"},
+		{Verb: "watch", Group: "discovery.k8s.io", Resource: "endpointslices"},
+		{Verb: "list", Resource: "namespaces"},
+		{Verb: "list", Resource: "pods"},
+		{Verb: "get", Resource: "secrets", Namespace: "kube-system"},
+		{Verb: "list", Resource: "endpoints"},
+		{Verb: "update", Resource: "services", Namespace: "default"},
+		{Verb: "get", Resource: "configmaps", Namespace: "warpdns"},
+	} {
+		sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + sa.GetNamespace(), "system:authenticated"},
+			ResourceAttributes: &attr,
+		}}
+		want := attr.Verb == "list" && (attr.Resource == "services" || attr.Resource == "namespaces") ||
+			attr.Resource == "endpointslices"
+		// The authorizer learns of a new binding from its informer: wait
+		// for what must be allowed.
+		var got *authzv1.SubjectAccessReview
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			got, err = c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Allowed || !want || time.Now().After(deadline) {
+				break
+			}
+		}
+		if got.Status.Allowed != want {
+			t.Errorf("%s may %s %s/%s: %v, want %v", user, attr.Verb, attr.Group, attr.Resource, got.Status.Allowed, want)
+		}
+	}
+
+	// Enough for the plugins: serve the demo world with that identity.
+	demo, err := cluster.SeedDemo(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := int64(3600)
+	tok, err := c.Client.CoreV1().ServiceAccounts(sa.GetNamespace()).CreateToken(ctx, sa.GetName(),
+		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(saKubeconfig(c.Server, tok.Status.Token)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cm := find(objs, "ConfigMap", "warpdns")
+	corefile, _, _ := unstructured.NestedString(cm.Object, "data", "Corefile")
+	ports, err := cluster.FreePorts(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := cluster.RenderLocal(corefile, cluster.LocalCorefile{
+		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
+		Kubeconfig: kubeconfig, Upstream: "127.0.0.1:9", // nothing listens: no traffic leaves loopback
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := cluster.BuildOurCoreDNS(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpc := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	inCluster := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	coredns, err := cluster.StartCoreDNS(ctx, bin, local, dir, cluster.AllReady(
+		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
+		cluster.DNSAnswers(vpc), cluster.DNSAnswers(inCluster),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coredns.Stop()
+
+	if got := lookupA(t, vpc, "stg-api.platform.svc.cluster.local."); !slices.Equal(got, sorted(demo.APIReadyIPs)) {
+		t.Errorf("VPC listener: stg-api.platform = %v, want the ready pod IPs %v\ncoredns log:\n%s", got, demo.APIReadyIPs, coredns.Log())
+	}
+	if got := lookupA(t, inCluster, "api.platform.svc.cluster.local."); !slices.Equal(got, []string{demo.APIClusterIP}) {
+		t.Errorf("in-cluster listener: api.platform = %v, want the ClusterIP %s", got, demo.APIClusterIP)
+	}
+}
+
+func lookupA(t *testing.T, server, name string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, server)
+	if err != nil {
+		t.Fatalf("%s @%s: %v", name, server, err)
+	}
+	var ips []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			ips = append(ips, a.A.String())
+		}
+	}
+	sort.Strings(ips)
+	return ips
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
+
+// saKubeconfig is a kubeconfig for a ServiceAccount token, with the context
+// name "local" that cluster.RenderLocal's kubeconfig line expects.
+func saKubeconfig(server, token string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: %s
+    insecure-skip-tls-verify: true
+users:
+- name: warpdns
+  user:
+    token: %s
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: warpdns
+current-context: local
+`, server, token)
+}

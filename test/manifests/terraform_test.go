@@ -1,0 +1,571 @@
+package manifests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// The provider schema subset in testdata (see its _comment).
+type attrSchema struct {
+	Required bool                   `json:"required"`
+	Nested   map[string]*attrSchema `json:"nested"`
+}
+
+type typeSchema struct {
+	Attributes map[string]*attrSchema `json:"attributes"`
+	Computed   []string               `json:"computed"`
+	Builtin    bool                   `json:"builtin"`
+}
+
+func (s *typeSchema) has(attr string) bool {
+	_, ok := s.Attributes[attr]
+	return ok || slices.Contains(s.Computed, attr)
+}
+
+type providerSchema struct {
+	VersionConstraint string                 `json:"version_constraint"`
+	Resources         map[string]*typeSchema `json:"resources"`
+	DataSources       map[string]*typeSchema `json:"data_sources"`
+}
+
+// tfModule is one directory of .tf files, parsed.
+type tfModule struct {
+	dir       string
+	files     map[string]*hclsyntax.Body
+	variables map[string]*hclsyntax.Block
+	outputs   map[string]bool
+	locals    map[string]*hclsyntax.Attribute
+	calls     map[string]*hclsyntax.Block // module blocks by name
+	resources map[string]*hclsyntax.Block // "type.name"
+}
+
+func parseModule(t *testing.T, dir string) *tfModule {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("%s: no .tf files (%v)", dir, err)
+	}
+	m := &tfModule{dir: dir, files: map[string]*hclsyntax.Body{}, variables: map[string]*hclsyntax.Block{},
+		outputs: map[string]bool{}, locals: map[string]*hclsyntax.Attribute{}, calls: map[string]*hclsyntax.Block{},
+		resources: map[string]*hclsyntax.Block{}}
+	parser := hclparse.NewParser()
+	for _, f := range files {
+		file, diags := parser.ParseHCLFile(f)
+		if diags.HasErrors() {
+			t.Errorf("%s: %s", f, diags.Error())
+			continue
+		}
+		body := file.Body.(*hclsyntax.Body)
+		m.files[f] = body
+		for _, b := range body.Blocks {
+			switch b.Type {
+			case "variable":
+				m.variables[b.Labels[0]] = b
+			case "output":
+				m.outputs[b.Labels[0]] = true
+			case "locals":
+				for name, a := range b.Body.Attributes {
+					m.locals[name] = a
+				}
+			case "module":
+				m.calls[b.Labels[0]] = b
+			case "resource":
+				m.resources[b.Labels[0]+"."+b.Labels[1]] = b
+			case "data":
+				m.resources["data."+b.Labels[0]+"."+b.Labels[1]] = b
+			}
+		}
+	}
+	return m
+}
+
+// TestTerraform checks manifests/cloudflare without terraform init (no network
+// here): every file parses; the provider is pinned to v5; every resource,
+// data source and attribute, nested ones included, exists in the provider
+// schema; every reference (var., local., module outputs, resource attributes)
+// resolves; module calls pass the variables their module declares; the
+// outward example orders policy -> application -> tunnel config -> DNS record;
+// and the resolver policy's regular expression is the one Corefile.example
+// asks for and matches what envalias answers.
+func TestTerraform(t *testing.T) {
+	root := repoRoot(t)
+	data, err := os.ReadFile(filepath.Join("testdata", "cloudflare-provider-v5.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema providerSchema
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+
+	var dirs []string
+	err = filepath.WalkDir(filepath.Join(root, "manifests", "cloudflare"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			if tf, _ := filepath.Glob(filepath.Join(p, "*.tf")); len(tf) > 0 {
+				dirs = append(dirs, p)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) < 4 {
+		t.Fatalf("expected the environment, device-profile and access-apps modules and an example, found %v", dirs)
+	}
+	modules := map[string]*tfModule{}
+	for _, dir := range dirs {
+		modules[dir] = parseModule(t, dir)
+	}
+	for _, dir := range dirs {
+		rel, _ := filepath.Rel(root, dir)
+		t.Run(rel, func(t *testing.T) {
+			checkModule(t, modules[dir], modules, &schema)
+		})
+	}
+
+	env := modules[filepath.Join(root, "manifests", "cloudflare", "modules", "environment")]
+	if env == nil {
+		t.Fatal("no modules/environment")
+	}
+	checkResolverRegex(t, root, env)
+	access := modules[filepath.Join(root, "manifests", "cloudflare", "modules", "access-apps")]
+	if access == nil {
+		t.Fatal("no modules/access-apps")
+	}
+	checkOrder(t, access, []string{
+		"cloudflare_zero_trust_access_policy.allow",
+		"cloudflare_zero_trust_access_application.app",
+		"cloudflare_zero_trust_tunnel_cloudflared_config.this",
+		"cloudflare_dns_record.app",
+	})
+	checkOrder(t, env, []string{
+		"cloudflare_zero_trust_tunnel_cloudflared_route.vpc",
+		"cloudflare_zero_trust_gateway_policy.resolver",
+	})
+}
+
+func checkModule(t *testing.T, m *tfModule, all map[string]*tfModule, schema *providerSchema) {
+	for file, body := range m.files {
+		name := filepath.Base(file)
+		for _, b := range body.Blocks {
+			switch b.Type {
+			case "terraform":
+				checkRequiredProviders(t, name, b, schema)
+			case "resource", "data":
+				types := schema.Resources
+				if b.Type == "data" {
+					types = schema.DataSources
+				}
+				s := types[b.Labels[0]]
+				if s == nil {
+					t.Errorf("%s: %s %q is not in the Cloudflare provider v5 schema", name, b.Type, b.Labels[0])
+					continue
+				}
+				checkBody(t, name+": "+b.Labels[0]+"."+b.Labels[1], b.Body, s.Attributes)
+			case "variable":
+				if b.Body.Attributes["description"] == nil || b.Body.Attributes["type"] == nil {
+					t.Errorf("%s: variable %q needs a description (docs/deploy.md points users here) and a type", name, b.Labels[0])
+				}
+			case "output":
+				if b.Body.Attributes["description"] == nil {
+					t.Errorf("%s: output %q needs a description", name, b.Labels[0])
+				}
+			case "module":
+				checkCall(t, name, m, b, all)
+			case "locals", "provider":
+			default:
+				t.Errorf("%s: unexpected block %q", name, b.Type)
+			}
+		}
+		checkReferences(t, name, m, body, all, schema)
+	}
+}
+
+func checkRequiredProviders(t *testing.T, file string, b *hclsyntax.Block, schema *providerSchema) {
+	for _, rp := range b.Body.Blocks {
+		if rp.Type != "required_providers" {
+			continue
+		}
+		a := rp.Body.Attributes["cloudflare"]
+		if a == nil {
+			t.Errorf("%s: required_providers has no cloudflare", file)
+			return
+		}
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() {
+			t.Errorf("%s: %s", file, diags.Error())
+			return
+		}
+		if src := v.GetAttr("source").AsString(); src != "cloudflare/cloudflare" {
+			t.Errorf("%s: cloudflare provider source %q", file, src)
+		}
+		if ver := v.GetAttr("version").AsString(); ver != schema.VersionConstraint {
+			t.Errorf("%s: cloudflare provider version %q, want %q (the version the schema in testdata was taken from)", file, ver, schema.VersionConstraint)
+		}
+		return
+	}
+	t.Errorf("%s: terraform block without required_providers", file)
+}
+
+var metaArguments = map[string]bool{"count": true, "for_each": true, "depends_on": true, "provider": true}
+
+// checkBody checks a resource's attributes against the schema: known names,
+// required ones present, nested object values (v5 uses attributes, not
+// blocks) checked recursively.
+func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[string]*attrSchema) {
+	for name, a := range body.Attributes {
+		if metaArguments[name] {
+			continue
+		}
+		s, ok := attrs[name]
+		if !ok {
+			t.Errorf("%s: unknown attribute %q (known: %v)", where, name, keys(attrs))
+			continue
+		}
+		if s.Nested != nil {
+			checkValue(t, where+"."+name, a.Expr, s.Nested)
+		}
+	}
+	for name, s := range attrs {
+		if s.Required && body.Attributes[name] == nil {
+			t.Errorf("%s: required attribute %q missing", where, name)
+		}
+	}
+	for _, b := range body.Blocks {
+		if b.Type != "lifecycle" {
+			t.Errorf("%s: block %q: the v5 provider takes attributes (name = { ... }), not blocks", where, b.Type)
+		}
+	}
+}
+
+// checkValue follows an attribute's value through object and tuple
+// constructors, for expressions and concat(), and checks object keys.
+func checkValue(t *testing.T, where string, expr hclsyntax.Expression, nested map[string]*attrSchema) {
+	switch e := expr.(type) {
+	case *hclsyntax.ObjectConsExpr:
+		seen := map[string]bool{}
+		for _, item := range e.Items {
+			key := hcl.ExprAsKeyword(item.KeyExpr)
+			if key == "" {
+				if v, diags := item.KeyExpr.Value(nil); !diags.HasErrors() && v.Type() == cty.String {
+					key = v.AsString()
+				}
+			}
+			seen[key] = true
+			s, ok := nested[key]
+			if !ok {
+				t.Errorf("%s: unknown attribute %q (known: %v)", where, key, keys(nested))
+				continue
+			}
+			if s.Nested != nil {
+				checkValue(t, where+"."+key, item.ValueExpr, s.Nested)
+			}
+		}
+		for key, s := range nested {
+			if s.Required && !seen[key] {
+				t.Errorf("%s: required attribute %q missing", where, key)
+			}
+		}
+	case *hclsyntax.TupleConsExpr:
+		for _, el := range e.Exprs {
+			checkValue(t, where, el, nested)
+		}
+	case *hclsyntax.ForExpr:
+		checkValue(t, where, e.ValExpr, nested)
+	case *hclsyntax.ConditionalExpr:
+		checkValue(t, where, e.TrueResult, nested)
+		checkValue(t, where, e.FalseResult, nested)
+	case *hclsyntax.ParenthesesExpr:
+		checkValue(t, where, e.Expression, nested)
+	case *hclsyntax.FunctionCallExpr:
+		if e.Name == "concat" || e.Name == "flatten" {
+			for _, arg := range e.Args {
+				checkValue(t, where, arg, nested)
+			}
+		}
+	}
+}
+
+// checkCall: a module block passes only variables the module declares, and
+// every variable without a default.
+func checkCall(t *testing.T, file string, m *tfModule, b *hclsyntax.Block, all map[string]*tfModule) {
+	src, diags := b.Body.Attributes["source"].Expr.Value(nil)
+	if diags.HasErrors() {
+		t.Fatalf("%s: module %s: %s", file, b.Labels[0], diags.Error())
+	}
+	callee := all[filepath.Clean(filepath.Join(m.dir, src.AsString()))]
+	if callee == nil {
+		t.Errorf("%s: module %s: source %s is not a module here", file, b.Labels[0], src.AsString())
+		return
+	}
+	for name := range b.Body.Attributes {
+		if name == "source" || name == "version" || name == "providers" || metaArguments[name] {
+			continue
+		}
+		if callee.variables[name] == nil {
+			t.Errorf("%s: module %s passes %q, which %s does not declare", file, b.Labels[0], name, src.AsString())
+		}
+	}
+	for name, v := range callee.variables {
+		if v.Body.Attributes["default"] == nil && b.Body.Attributes[name] == nil {
+			t.Errorf("%s: module %s does not pass the required variable %q", file, b.Labels[0], name)
+		}
+	}
+}
+
+// checkReferences resolves every reference in the file.
+func checkReferences(t *testing.T, file string, m *tfModule, body *hclsyntax.Body, all map[string]*tfModule, schema *providerSchema) {
+	var visit func(b *hclsyntax.Body, iterators map[string]bool)
+	visit = func(b *hclsyntax.Body, iterators map[string]bool) {
+		for name, a := range b.Attributes {
+			if name == "type" && b.SrcRange.Filename != "" && isVariableBody(body, b) {
+				continue // a type constraint, not references
+			}
+			hclsyntax.VisitAll(a.Expr, func(n hclsyntax.Node) hcl.Diagnostics {
+				// for expressions and each./count. introduce their own names.
+				local := map[string]bool{"each": true, "count": true, "path": true, "terraform": true, "self": true}
+				if f, ok := n.(*hclsyntax.ForExpr); ok {
+					local[f.KeyVar], local[f.ValVar] = true, true
+				}
+				for k := range iterators {
+					local[k] = true
+				}
+				if st, ok := n.(*hclsyntax.ScopeTraversalExpr); ok {
+					checkTraversal(t, file, m, st.Traversal, all, schema, forVars(a.Expr, local))
+				}
+				// x.name[key].attr: an index by a variable splits the
+				// reference in two; put it back together.
+				if rt, ok := n.(*hclsyntax.RelativeTraversalExpr); ok {
+					src := rt.Source
+					for {
+						ix, ok := src.(*hclsyntax.IndexExpr)
+						if !ok {
+							break
+						}
+						src = ix.Collection
+					}
+					if st, ok := src.(*hclsyntax.ScopeTraversalExpr); ok {
+						full := append(slices.Clone(st.Traversal), rt.Traversal...)
+						checkTraversal(t, file, m, full, all, schema, forVars(a.Expr, local))
+					}
+				}
+				return nil
+			})
+		}
+		for _, nb := range b.Blocks {
+			visit(nb.Body, iterators)
+		}
+	}
+	visit(body, nil)
+}
+
+func isVariableBody(file, b *hclsyntax.Body) bool {
+	for _, blk := range file.Blocks {
+		if blk.Type == "variable" && blk.Body == b {
+			return true
+		}
+	}
+	return false
+}
+
+// forVars adds the iterator names of every for expression inside expr.
+func forVars(expr hclsyntax.Expression, names map[string]bool) map[string]bool {
+	hclsyntax.VisitAll(expr, func(n hclsyntax.Node) hcl.Diagnostics {
+		if f, ok := n.(*hclsyntax.ForExpr); ok {
+			if f.KeyVar != "" {
+				names[f.KeyVar] = true
+			}
+			names[f.ValVar] = true
+		}
+		return nil
+	})
+	return names
+}
+
+func checkTraversal(t *testing.T, file string, m *tfModule, tr hcl.Traversal, all map[string]*tfModule, schema *providerSchema, local map[string]bool) {
+	root := tr.RootName()
+	attr := func(i int) string {
+		for ; i < len(tr); i++ {
+			switch s := tr[i].(type) {
+			case hcl.TraverseAttr:
+				return s.Name
+			case hcl.TraverseIndex, hcl.TraverseSplat:
+				continue
+			}
+		}
+		return ""
+	}
+	where := file + ": " + traversalString(tr)
+	switch {
+	case local[root]:
+	case root == "var":
+		if m.variables[attr(1)] == nil {
+			t.Errorf("%s: no variable %q", where, attr(1))
+		}
+	case root == "local":
+		if m.locals[attr(1)] == nil {
+			t.Errorf("%s: no local %q", where, attr(1))
+		}
+	case root == "module":
+		call := m.calls[attr(1)]
+		if call == nil {
+			t.Errorf("%s: no module %q", where, attr(1))
+			return
+		}
+		src, _ := call.Body.Attributes["source"].Expr.Value(nil)
+		callee := all[filepath.Clean(filepath.Join(m.dir, src.AsString()))]
+		if out := attr(2); callee != nil && out != "" && !callee.outputs[out] {
+			t.Errorf("%s: module %s has no output %q", where, attr(1), out)
+		}
+	case root == "data":
+		typ, name := attr(1), attr(2)
+		if m.resources["data."+typ+"."+name] == nil {
+			t.Errorf("%s: no data source %s.%s", where, typ, name)
+		}
+		if s := schema.DataSources[typ]; s != nil && attr(3) != "" && !s.has(attr(3)) {
+			t.Errorf("%s: data source %s has no attribute %q", where, typ, attr(3))
+		}
+	default:
+		s := schema.Resources[root]
+		if s == nil {
+			t.Errorf("%s: unknown reference", where)
+			return
+		}
+		if m.resources[root+"."+attr(1)] == nil {
+			t.Errorf("%s: no resource %s.%s", where, root, attr(1))
+		}
+		if a := attr(2); a != "" && !s.has(a) {
+			t.Errorf("%s: resource %s has no attribute %q", where, root, a)
+		}
+	}
+}
+
+// checkOrder: each resource depends_on the one before it.
+func checkOrder(t *testing.T, m *tfModule, chain []string) {
+	for i := 1; i < len(chain); i++ {
+		b := m.resources[chain[i]]
+		if b == nil {
+			t.Errorf("%s: no resource %s", m.dir, chain[i])
+			continue
+		}
+		var deps []string
+		if a := b.Body.Attributes["depends_on"]; a != nil {
+			for _, tr := range a.Expr.Variables() {
+				deps = append(deps, traversalString(tr))
+			}
+		}
+		if !slices.Contains(deps, chain[i-1]) {
+			t.Errorf("%s must depend_on %s (order: %s); depends_on = %v", chain[i], chain[i-1], strings.Join(chain, " -> "), deps)
+		}
+	}
+}
+
+// checkResolverRegex evaluates the environment module's resolver regex for
+// env stg and checks it against Corefile.example's comment and against the
+// names envalias answers and those it must leave to others.
+func checkResolverRegex(t *testing.T, root string, env *tfModule) {
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{
+			"env": cty.StringVal("stg"), "cluster_domain": cty.StringVal("cluster.local"), "resolver_regex": cty.NullVal(cty.String),
+		})},
+		Functions: map[string]function.Function{"replace": stdlib.ReplaceFunc, "coalesce": stdlib.CoalesceFunc},
+	}
+	localsVal := map[string]cty.Value{}
+	for _, name := range []string{"cluster_domain_re", "resolver_regex"} {
+		a := env.locals[name]
+		if a == nil {
+			t.Fatalf("modules/environment: no local %s", name)
+		}
+		ctx.Variables["local"] = cty.ObjectVal(localsVal)
+		v, diags := a.Expr.Value(ctx)
+		if diags.HasErrors() {
+			t.Fatalf("local.%s: %s", name, diags.Error())
+		}
+		localsVal[name] = v
+	}
+	got := localsVal["resolver_regex"].AsString()
+
+	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := regexp.MustCompile(`\(\^\|\\\.\)stg-\S+\$`).Find(example); string(want) != got {
+		t.Errorf("the resolver policy regex for stg is %q, Corefile.example asks for %q", got, want)
+	}
+	re, err := regexp.Compile(got)
+	if err != nil {
+		t.Fatalf("resolver regex %q: %v", got, err)
+	}
+	for name, want := range map[string]bool{
+		"stg-api.platform.svc.cluster.local":                  true,
+		"_http._tcp.stg-api.platform.svc.cluster.local":       true,
+		"10-244-1-10.stg-api.platform.svc.cluster.local":      true,
+		"db-0.stg-db.platform.svc.cluster.local":              true,
+		"prd-api.platform.svc.cluster.local":                  false,
+		"api.platform.svc.cluster.local":                      false,
+		"xstg-api.platform.svc.cluster.local":                 false,
+		"stg-api.platform.svc.cluster.local.example.com":      false,
+		"stg-api.svc.cluster.local":                           false,
+		"www.stg-api.platform.svc.cluster.local.attacker.net": false,
+	} {
+		if re.MatchString(name) != want {
+			t.Errorf("resolver regex %q matches %s: %v, want %v", got, name, !want, want)
+		}
+	}
+
+	// The policy's traffic expression quotes that regex for dns.fqdn.
+	pol := env.resources["cloudflare_zero_trust_gateway_policy.resolver"]
+	if pol == nil {
+		t.Fatal("modules/environment: no cloudflare_zero_trust_gateway_policy.resolver")
+	}
+	ctx.Variables["local"] = cty.ObjectVal(localsVal)
+	traffic, diags := pol.Body.Attributes["traffic"].Expr.Value(ctx)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if want := `dns.fqdn matches "` + got + `"`; traffic.AsString() != want {
+		t.Errorf("traffic = %s, want %s", traffic.AsString(), want)
+	}
+	for attr, want := range map[string]string{"action": `"resolve"`, "filters": `["dns_resolver"]`} {
+		src := string(pol.Body.Attributes[attr].SrcRange.SliceBytes(fileBytes(t, pol)))
+		if !strings.HasSuffix(strings.ReplaceAll(src, " ", ""), "="+want) {
+			t.Errorf("resolver policy: %s, want %s = %s", src, attr, want)
+		}
+	}
+}
+
+func fileBytes(t *testing.T, b *hclsyntax.Block) []byte {
+	data, err := os.ReadFile(b.Range().Filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// traversalString spells a reference as written, indexes left out:
+// cloudflare_dns_record.app[each.key].id is cloudflare_dns_record.app.id.
+func traversalString(tr hcl.Traversal) string {
+	var b strings.Builder
+	for _, s := range tr {
+		switch s := s.(type) {
+		case hcl.TraverseRoot:
+			b.WriteString(s.Name)
+		case hcl.TraverseAttr:
+			b.WriteString("." + s.Name)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# warp-check.sh: from a laptop with Cloudflare WARP on, check with dig that a
+# Kubernetes Service resolves, per environment, the way developers use it:
+#
+#   1. through the system resolver (WARP -> Gateway resolver policy -> tunnel
+#      -> the cluster's kube-dns-nlb), and
+#   2. directly against the load balancer's fixed IP, over UDP and over TCP
+#      (WARP Split Tunnel -> tunnel route -> kube-dns-nlb).
+#
+# One line per check, PASS or FAIL; a failure says its likely cause. Exit
+# status 0 when every check passed, 1 otherwise, 2 on a usage error. Works
+# with the bash 3.2 of macOS; needs only dig.
+#
+# Examples (docs/deploy.md, "Verify"):
+#   test/warp-check.sh api.platform stg=10.0.12.53 prd=10.1.12.53
+#   test/warp-check.sh -d k8s.example.com api.platform stg=10.0.12.53   # Local Domain Fallback
+#   test/warp-check.sh -r 127.0.0.1:1054 -s 10.96.0.0/16 api.platform stg=127.0.0.1:1054   # make run
+
+set -u
+
+usage() {
+	cat <<'EOF'
+usage: warp-check.sh [options] SERVICE.NAMESPACE ENV[=LB_IP[:PORT]]...
+
+  SERVICE.NAMESPACE  a Service to probe, e.g. api.platform (it needs ready endpoints)
+  ENV=LB_IP[:PORT]   an environment and its kube-dns-nlb IP (port 53 by default);
+                     ENV alone checks only the resolver path
+
+options:
+  -d DOMAIN    envalias' domain form (Local Domain Fallback): probe
+               SERVICE.NAMESPACE.ENV.DOMAIN instead of ENV-SERVICE.NAMESPACE.svc.ZONE
+  -z ZONE      the cluster domain (default cluster.local)
+  -r IP[:PORT] ask this resolver instead of the system resolver for check 1
+  -s CIDR      a Service CIDR of the clusters; answers inside it mean ClusterIPs
+               (repeatable; default 10.96.0.0/12 10.100.0.0/16 172.20.0.0/16:
+               kubeadm's and EKS's)
+  -t SECONDS   how long to wait for each answer (default 3)
+  -h           this help
+EOF
+}
+
+DIG=${DIG:-dig}
+ZONE=cluster.local
+DOMAIN=""
+RESOLVER=""
+TIMEOUT=3
+SERVICE_CIDRS=""
+DEFAULT_SERVICE_CIDRS="10.96.0.0/12 10.100.0.0/16 172.20.0.0/16"
+
+while getopts "d:z:r:s:t:h" opt; do
+	case $opt in
+	d) DOMAIN=${OPTARG%.} ;;
+	z) ZONE=${OPTARG%.} ;;
+	r) RESOLVER=$OPTARG ;;
+	s) SERVICE_CIDRS="$SERVICE_CIDRS $OPTARG" ;;
+	t) TIMEOUT=$OPTARG ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ -n "$SERVICE_CIDRS" ] || SERVICE_CIDRS=$DEFAULT_SERVICE_CIDRS
+
+if [ $# -lt 2 ]; then
+	usage >&2
+	exit 2
+fi
+TARGET=$1
+shift
+case $TARGET in
+*.*.* | .* | *.) echo "warp-check: SERVICE.NAMESPACE expected, got '$TARGET'" >&2; exit 2 ;;
+*.*) ;;
+*) echo "warp-check: SERVICE.NAMESPACE expected, got '$TARGET'" >&2; exit 2 ;;
+esac
+SERVICE=${TARGET%%.*}
+NAMESPACE=${TARGET#*.}
+case $TIMEOUT in
+'' | *[!0-9]*) echo "warp-check: -t wants whole seconds" >&2; exit 2 ;;
+esac
+if ! command -v "$DIG" >/dev/null 2>&1; then
+	echo "warp-check: dig not found (macOS: included; Debian/Ubuntu: apt-get install dnsutils)" >&2
+	exit 2
+fi
+
+# --- addresses -------------------------------------------------------------
+
+is_ipv4() {
+	local IFS=. octet
+	case $1 in *[!0-9.]* | '' | .* | *. | *..*) return 1 ;; esac
+	# shellcheck disable=SC2086 # split on the dots on purpose
+	set -- $1
+	[ $# -eq 4 ] || return 1
+	for octet in "$@"; do
+		[ "$octet" -le 255 ] || return 1
+	done
+}
+
+ip2int() {
+	local IFS=.
+	# shellcheck disable=SC2086 # split on the dots on purpose
+	set -- $1
+	echo $((($1 << 24) + ($2 << 16) + ($3 << 8) + $4))
+}
+
+# in_cidr IP CIDR
+in_cidr() {
+	local net=${2%/*} bits=${2#*/} mask
+	mask=$(((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF))
+	[ "$bits" -eq 0 ] && mask=0
+	[ $(($(ip2int "$1") & mask)) -eq $(($(ip2int "$net") & mask)) ]
+}
+
+# service_cidr_of IP: prints the Service CIDR holding IP, if any.
+service_cidr_of() {
+	local cidr
+	for cidr in $SERVICE_CIDRS; do
+		if in_cidr "$1" "$cidr"; then
+			echo "$cidr"
+			return 0
+		fi
+	done
+	return 1
+}
+
+for cidr in $SERVICE_CIDRS; do
+	if ! is_ipv4 "${cidr%/*}" || [ "${cidr#*/}" = "$cidr" ]; then
+		echo "warp-check: -s $cidr is not an IPv4 CIDR" >&2
+		exit 2
+	fi
+done
+
+# split_hostport IP[:PORT] -> HOST PORT (port 53 by default)
+split_hostport() {
+	case $1 in
+	*:*) HOST=${1%:*}; PORT=${1##*:} ;;
+	*) HOST=$1; PORT=53 ;;
+	esac
+	is_ipv4 "$HOST" || return 1
+	case $PORT in '' | *[!0-9]*) return 1 ;; esac
+}
+
+# --- one query -------------------------------------------------------------
+
+# query NAME [SERVER PORT [tcp]]: asks for NAME's A records and sets
+# STATUS (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...; TIMEOUT or UNREACHABLE
+# when nothing answered) and ANSWERS (the addresses, space separated).
+query() {
+	local name=$1 out rc
+	set -- +time="$TIMEOUT" +tries=1 +noall +comments +answer
+	if [ -n "${SERVER:-}" ]; then
+		set -- "$@" "@$SERVER" -p "$SERVER_PORT"
+	fi
+	[ "${PROTO:-udp}" = tcp ] && set -- "$@" +tcp
+	out=$("$DIG" "$@" "$name" A 2>&1)
+	rc=$?
+	ANSWERS=$(printf '%s\n' "$out" | awk '$0 !~ /^;/ && $4 == "A" { print $5 }' | sort | tr '\n' ' ')
+	ANSWERS=${ANSWERS% }
+	STATUS=$(printf '%s\n' "$out" | sed -n 's/.*status: \([A-Z]*\).*/\1/p' | head -n 1)
+	if [ -z "$STATUS" ]; then
+		case $out in
+		*"connection refused"* | *"network unreachable"* | *"host unreachable"*) STATUS=UNREACHABLE ;;
+		*"timed out"* | *"no servers could be reached"*) STATUS=TIMEOUT ;;
+		*) [ $rc -eq 9 ] && STATUS=TIMEOUT || STATUS="ERROR(dig exit $rc)" ;;
+		esac
+	fi
+}
+
+# --- checks ----------------------------------------------------------------
+
+PASSED=0
+FAILED=0
+
+report() { # RESULT ENV PATH NAME DETAIL
+	printf '%-4s  %-5s  %-26s  %s  %s\n' "$1" "$2" "$3" "$4" "$5"
+	if [ "$1" = PASS ]; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); fi
+}
+
+# verdict sets RESULT and DETAIL from STATUS and ANSWERS: PASS needs
+# addresses, none of them ClusterIPs.
+verdict() {
+	local ip cidr
+	RESULT=FAIL
+	case $STATUS in
+	NOERROR)
+		if [ -z "$ANSWERS" ]; then
+			DETAIL="NOERROR but no A record"
+			return
+		fi
+		for ip in $ANSWERS; do
+			if cidr=$(service_cidr_of "$ip"); then
+				DETAIL="$ANSWERS: answer in the Service CIDR $cidr"
+				return
+			fi
+		done
+		RESULT=PASS
+		DETAIL=$ANSWERS
+		;;
+	*) DETAIL=$STATUS ;;
+	esac
+}
+
+cause_unknown_name() { # ENV
+	echo "the cluster does not know this name: its Corefile must say 'envalias $1' (envalias ENV), and Service $SERVICE must exist in namespace $NAMESPACE with ready endpoints (kubectl -n $NAMESPACE get endpointslices -l kubernetes.io/service-name=$SERVICE)"
+}
+
+cause_service_cidr() {
+	echo "headlessonly not active on this path: the query reached CoreDNS's in-cluster listener (:53), not the VPC one (:5353); kube-dns-nlb must target port 5353 and the Corefile say 'headlessonly ... { ports 5353 }'; ClusterIPs are not reachable over WARP"
+}
+
+cause_lb_silent() { # LB
+	echo "no reply from $1: the load balancer IP is not in the WARP Split Tunnel include list, the tunnel has no route for it in the device's virtual network (warp-cli vnet), cloudflared is down or not on QUIC (UDP), or loadBalancerSourceRanges / the security group drops it"
+}
+
+run_env() { # ENV [LB_IP[:PORT]]
+	local env=$1 lb=${2:-} name rname lbdesc udp_status="" udp_result="" tcp_result=""
+	local r_status r_answers r_result r_detail u_detail t_detail t_status
+
+	if [ -n "$DOMAIN" ]; then
+		name="$SERVICE.$NAMESPACE.$env.$DOMAIN"
+	else
+		name="$env-$SERVICE.$NAMESPACE.svc.$ZONE"
+	fi
+
+	# The load balancer directly, over UDP and TCP.
+	if [ -n "$lb" ]; then
+		if ! split_hostport "$lb"; then
+			echo "warp-check: $env=$lb: want ENV=IPv4[:PORT]" >&2
+			exit 2
+		fi
+		lbdesc="$HOST:$PORT"
+		SERVER=$HOST SERVER_PORT=$PORT PROTO=udp query "$name"
+		udp_status=$STATUS
+		verdict
+		udp_result=$RESULT
+		u_detail=$DETAIL
+		case $STATUS in
+		NXDOMAIN) u_detail="$u_detail -- likely cause: $(cause_unknown_name "$env")" ;;
+		TIMEOUT) u_detail="$u_detail -- likely cause: $(cause_lb_silent "$lbdesc")" ;;
+		UNREACHABLE) u_detail="$u_detail -- likely cause: nothing listens on $lbdesc: a wrong IP or port, or kube-dns-nlb has no ready endpoints" ;;
+		REFUSED)
+			if [ -n "$DOMAIN" ]; then
+				u_detail="$u_detail -- likely cause: the VPC-facing listener serves only the zones of its keys: add the key $env.$DOMAIN:5353 to the Corefile's server block, beside cluster.local:5353 (docs/deploy.md, Local Domain Fallback)"
+			else
+				u_detail="$u_detail -- likely cause: the VPC-facing listener serves only its keys' zones (cluster.local:5353): is the cluster domain $ZONE (-z)?"
+			fi
+			;;
+		SERVFAIL) u_detail="$u_detail -- likely cause: CoreDNS could not answer: its kubernetes plugin is not ready (RBAC, API server), see its log" ;;
+		NOERROR) [ "$udp_result" = FAIL ] && case $u_detail in
+			*"Service CIDR"*) u_detail="$u_detail -- likely cause: $(cause_service_cidr)" ;;
+			*) u_detail="$u_detail -- likely cause: the Service has no IPv4 endpoint" ;;
+			esac ;;
+		esac
+
+		SERVER=$HOST SERVER_PORT=$PORT PROTO=tcp query "$name"
+		t_status=$STATUS
+		verdict
+		tcp_result=$RESULT
+		t_detail=$DETAIL
+		if [ "$tcp_result" = FAIL ]; then
+			if [ "$udp_result" = PASS ]; then
+				t_detail="$t_detail -- likely cause: UDP works but TCP does not: the load balancer has no TCP listener on $PORT (AWS: aws-load-balancer-enable-tcp-udp-listener; GKE: a mixed-protocol Service needs 1.36.2+); large answers need TCP"
+			else
+				t_detail="$t_detail -- likely cause: as over UDP"
+			fi
+		fi
+	fi
+
+	# The resolver path: the system resolver (WARP's DNS proxy, Gateway, the
+	# resolver policy) unless -r names another.
+	if [ -n "$RESOLVER" ]; then
+		if ! split_hostport "$RESOLVER"; then
+			echo "warp-check: -r $RESOLVER: want IPv4[:PORT]" >&2
+			exit 2
+		fi
+		rname="resolver $HOST:$PORT"
+		SERVER=$HOST SERVER_PORT=$PORT PROTO=udp query "$name"
+	else
+		rname="resolver (system)"
+		SERVER="" PROTO=udp query "$name"
+	fi
+	r_status=$STATUS
+	r_answers=$ANSWERS
+	verdict
+	r_result=$RESULT
+	r_detail=$DETAIL
+	if [ "$r_result" = FAIL ]; then
+		case $r_status in
+		NXDOMAIN)
+			if [ "$udp_result" = PASS ]; then
+				if [ -n "$DOMAIN" ]; then
+					r_detail="$r_detail -- likely cause: the load balancer answers, the resolver does not ask it: Local Domain Fallback has no entry for $env.$DOMAIN pointing at the load balancer (the device profile's fallback domains)"
+				else
+					r_detail="$r_detail -- likely cause: the load balancer answers, the resolver does not ask it: no resolver policy regex matches $name (dns.fqdn matches ...), or a policy with lower precedence matched first"
+				fi
+			elif [ "$udp_status" = NXDOMAIN ]; then
+				r_detail="$r_detail -- likely cause: $(cause_unknown_name "$env"); then check that the resolver policy regex sends $name to the $env cluster"
+			else
+				r_detail="$r_detail -- likely cause: the resolver policy regex does not send $name to the $env cluster (dns.fqdn matches ...), or that cluster's envalias ENV is not '$env'"
+			fi
+			;;
+		SERVFAIL)
+			r_detail="$r_detail -- likely cause: Gateway got no answer from the cluster: the policy's resolver IP/port, its virtual network (vnet_id) versus the route's, route_through_private_network, the tunnel (cloudflared on QUIC), or the load balancer's source ranges"
+			;;
+		TIMEOUT | UNREACHABLE)
+			if [ -n "$RESOLVER" ]; then
+				r_detail="$r_detail -- likely cause: no reply from $RESOLVER"
+			else
+				r_detail="$r_detail -- likely cause: the system resolver did not answer: is WARP connected (warp-cli status)? In Include mode DNS still goes to Gateway; check the device's DNS settings"
+			fi
+			;;
+		NOERROR)
+			case $r_detail in
+			*"Service CIDR"*) r_detail="$r_detail -- likely cause: $(cause_service_cidr)" ;;
+			*) r_detail="$r_detail -- likely cause: the Service has no IPv4 endpoint" ;;
+			esac
+			;;
+		*)
+			r_detail="$r_detail -- likely cause: the resolver refused or failed; see dig $name"
+			;;
+		esac
+	fi
+
+	report "$r_result" "$env" "$rname" "$name" "$r_detail"
+	if [ -n "$lb" ]; then
+		report "$udp_result" "$env" "lb $lbdesc/udp" "$name" "$u_detail"
+		report "$tcp_result" "$env" "lb $lbdesc/tcp" "$name" "$t_detail"
+	fi
+	: "$r_answers" "$t_status"
+}
+
+if [ -z "$RESOLVER" ]; then
+	sys=$(sed -n 's/^nameserver[[:space:]]*//p' /etc/resolv.conf 2>/dev/null | tr '\n' ' ')
+	echo "warp-check: $SERVICE.$NAMESPACE; system resolver: ${sys:-unknown}; Service CIDRs:$SERVICE_CIDRS"
+else
+	echo "warp-check: $SERVICE.$NAMESPACE; resolver: $RESOLVER; Service CIDRs:$SERVICE_CIDRS"
+fi
+if command -v warp-cli >/dev/null 2>&1; then
+	echo "warp-check: warp-cli status: $(warp-cli status 2>&1 | tr '\n' ' ')"
+fi
+
+for arg in "$@"; do
+	case $arg in
+	*=*) env=${arg%%=*}; lb=${arg#*=} ;;
+	*) env=$arg; lb="" ;;
+	esac
+	case $env in
+	'' | *[!a-z0-9-]* | -* | *-) echo "warp-check: '$env' is not an environment name (a lower-case DNS label)" >&2; exit 2 ;;
+	esac
+	run_env "$env" "$lb"
+done
+
+echo "warp-check: $PASSED of $((PASSED + FAILED)) checks passed"
+[ "$FAILED" -eq 0 ]

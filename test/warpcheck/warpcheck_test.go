@@ -1,0 +1,343 @@
+// Package warpcheck tests test/warp-check.sh, the script a person runs on a
+// laptop with WARP on, against what `make run` runs: a real control plane
+// with the demo world and our coredns with Corefile.example on loopback (the
+// VPC-facing listener standing in for the load balancer, and for Gateway
+// when the resolver policy works), plus small loopback servers that stand in
+// for the ways it fails: a resolver that answers NXDOMAIN (no policy
+// matched) or SERVFAIL (Gateway got nothing back), a load balancer that
+// never answers (split tunnel or route missing), and one whose TCP listener
+// is missing.
+package warpcheck
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
+
+// world is what the tests share: make run's coredns twice (Corefile.example,
+// and the same with envalias' domain form), and the demo world.
+type world struct {
+	root      string
+	vpc       string // 127.0.0.1:port, the VPC-facing listener (kube-dns-nlb)
+	inCluster string // 127.0.0.1:port, the in-cluster listener (kube-dns)
+	ldfVPC    string // VPC-facing listener of the domain-form coredns
+	demo      cluster.Demo
+}
+
+func start(t *testing.T) *world {
+	t.Helper()
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Skip("dig is not installed (apt-get install dnsutils; .ci/run installs it): warp-check.sh is a dig script")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash is not installed")
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	c := cluster.Shared(t)
+	w := &world{root: root}
+	if w.demo, err = cluster.SeedDemo(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin, err := cluster.BuildOurCoreDNS(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(corefile string, extraVPCZones ...string) (inCluster, vpc string) {
+		ports, err := cluster.FreePorts(5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		local, err := cluster.RenderLocal(corefile, cluster.LocalCorefile{
+			InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
+			Kubeconfig: c.Kubeconfig, Upstream: "127.0.0.1:9", // nothing listens: no traffic leaves loopback
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// More zones on the VPC-facing listener, as the domain form needs
+		// (Corefile.example: "add that domain as a key too").
+		for _, zone := range extraVPCZones {
+			key := regexp.MustCompile(fmt.Sprintf(`(?m)^(\.:%d \S+:%d)( \{)$`, ports[0], ports[1]))
+			if !key.MatchString(local) {
+				t.Fatalf("rendered Corefile: no server block key line for ports %d and %d:\n%s", ports[0], ports[1], local)
+			}
+			local = key.ReplaceAllString(local, fmt.Sprintf("${1} %s:%d${2}", zone, ports[1]))
+		}
+		inCluster, vpc = fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+		cd, err := cluster.StartCoreDNS(ctx, bin, local, dir, cluster.AllReady(
+			cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
+			cluster.DNSAnswers(inCluster), cluster.DNSAnswers(vpc),
+		))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cd.Stop() })
+		return inCluster, vpc
+	}
+	w.inCluster, w.vpc = run(string(example))
+	// The domain form, for Local Domain Fallback: the same Corefile with
+	// `envalias stg { domain k8s.example.com }` and the key
+	// stg.k8s.example.com:5353 beside cluster.local:5353 (docs/deploy.md).
+	ldf := strings.Replace(string(example), "    envalias stg\n", "    envalias stg {\n        domain k8s.example.com\n    }\n", 1)
+	if ldf == string(example) {
+		t.Fatal("Corefile.example has no `    envalias stg` line")
+	}
+	_, w.ldfVPC = run(ldf, "stg.k8s.example.com")
+	return w
+}
+
+// check runs warp-check.sh and returns its output and exit status.
+func (w *world) check(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(w.root, "test", "warp-check.sh")}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("warp-check.sh: %v\n%s", err, out)
+	}
+	t.Logf("warp-check.sh %s\n%s(exit %d)", strings.Join(args, " "), out, code)
+	return string(out), code
+}
+
+// line finds the output line of one check: result, env and path.
+func line(t *testing.T, out, result, env, path string) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + result + `\s+` + env + `\s+` + regexp.QuoteMeta(path) + `\s.*$`)
+	l := re.FindString(out)
+	if l == "" {
+		t.Errorf("no %s line for %s %s in:\n%s", result, env, path, out)
+	}
+	return l
+}
+
+func wantIn(t *testing.T, l string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(l, p) {
+			t.Errorf("line %q lacks %q", l, p)
+		}
+	}
+}
+
+// fakeResolver answers every query with rcode: Gateway answering NXDOMAIN
+// (no resolver policy matched; the public resolver knows no such name) or
+// SERVFAIL (the policy matched but the private resolver did not answer).
+func fakeResolver(t *testing.T, rcode int) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, rcode)
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// silentLB is a load balancer IP that never answers: queries vanish, as when
+// WARP does not route the IP or no tunnel route covers it.
+func silentLB(t *testing.T) string {
+	t.Helper()
+	ports, err := cluster.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // accepted, never answered
+		}
+	}()
+	t.Cleanup(func() {
+		pc.Close()
+		l.Close()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return addr
+}
+
+// udpOnlyLB forwards UDP queries to upstream and has no TCP listener behind
+// its port: a load balancer with only a UDP listener on 53.
+func udpOnlyLB(t *testing.T, upstream string) string {
+	t.Helper()
+	ports, err := cluster.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	srv := &dns.Server{Addr: addr, Net: "udp", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		resp, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(r, upstream)
+		if err != nil {
+			return
+		}
+		w.WriteMsg(resp)
+	})}
+	ready := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(ready) }
+	go srv.ListenAndServe()
+	<-ready
+	t.Cleanup(func() { srv.Shutdown() })
+	return addr
+}
+
+func TestWarpCheck(t *testing.T) {
+	w := start(t)
+	svcCIDR := cluster.ServiceCIDRv4
+	ips := strings.Join(w.demo.APIReadyIPs, " ")
+
+	t.Run("all pass", func(t *testing.T) {
+		out, code := w.check(t, "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
+		if code != 0 {
+			t.Errorf("exit %d, want 0", code)
+		}
+		name := "stg-api.platform.svc.cluster.local"
+		for _, path := range []string{"resolver " + w.vpc, "lb " + w.vpc + "/udp", "lb " + w.vpc + "/tcp"} {
+			wantIn(t, line(t, out, "PASS", "stg", path), name, ips)
+		}
+		wantIn(t, out, "warp-check: 3 of 3 checks passed")
+	})
+
+	t.Run("environment not configured: NXDOMAIN, envalias ENV or policy regex", func(t *testing.T) {
+		out, code := w.check(t, "-r", w.vpc, "-s", svcCIDR, "api.platform", "qa="+w.vpc)
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		wantIn(t, line(t, out, "FAIL", "qa", "resolver "+w.vpc), "qa-api.platform.svc.cluster.local", "NXDOMAIN", "likely cause", "envalias qa", "resolver policy regex")
+		wantIn(t, line(t, out, "FAIL", "qa", "lb "+w.vpc+"/udp"), "NXDOMAIN", "envalias qa")
+	})
+
+	t.Run("no policy matches: NXDOMAIN from the resolver, the load balancer answers", func(t *testing.T) {
+		gateway := fakeResolver(t, dns.RcodeNameError)
+		out, code := w.check(t, "-r", gateway, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		wantIn(t, line(t, out, "FAIL", "stg", "resolver "+gateway), "NXDOMAIN", "resolver policy regex")
+		line(t, out, "PASS", "stg", "lb "+w.vpc+"/udp")
+	})
+
+	t.Run("Gateway gets no answer: SERVFAIL, resolver IP or virtual network", func(t *testing.T) {
+		gateway := fakeResolver(t, dns.RcodeServerFailure)
+		out, _ := w.check(t, "-r", gateway, "-s", svcCIDR, "api.platform", "stg")
+		wantIn(t, line(t, out, "FAIL", "stg", "resolver "+gateway), "SERVFAIL", "vnet_id")
+	})
+
+	t.Run("in-cluster listener as the VPC path: ClusterIP, headlessonly not active", func(t *testing.T) {
+		out, code := w.check(t, "-r", w.inCluster, "-s", svcCIDR, "api.platform", "stg="+w.inCluster)
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		for _, path := range []string{"resolver " + w.inCluster, "lb " + w.inCluster + "/udp"} {
+			wantIn(t, line(t, out, "FAIL", "stg", path), w.demo.APIClusterIP, "answer in the Service CIDR "+svcCIDR, "headlessonly not active")
+		}
+	})
+
+	t.Run("load balancer silent: timeout, split tunnel or route", func(t *testing.T) {
+		lb := silentLB(t)
+		out, code := w.check(t, "-t", "1", "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg="+lb)
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		wantIn(t, line(t, out, "FAIL", "stg", "lb "+lb+"/udp"), "TIMEOUT", "Split Tunnel", "route")
+		line(t, out, "FAIL", "stg", "lb "+lb+"/tcp")
+		line(t, out, "PASS", "stg", "resolver "+w.vpc)
+	})
+
+	t.Run("no TCP listener: UDP passes, TCP fails", func(t *testing.T) {
+		lb := udpOnlyLB(t, w.vpc)
+		out, _ := w.check(t, "-t", "1", "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg="+lb)
+		line(t, out, "PASS", "stg", "lb "+lb+"/udp")
+		wantIn(t, line(t, out, "FAIL", "stg", "lb "+lb+"/tcp"), "TCP")
+	})
+
+	t.Run("Local Domain Fallback: the domain form", func(t *testing.T) {
+		out, code := w.check(t, "-d", "k8s.example.com", "-r", w.ldfVPC, "-s", svcCIDR, "api.platform", "stg="+w.ldfVPC)
+		if code != 0 {
+			t.Errorf("exit %d, want 0", code)
+		}
+		wantIn(t, line(t, out, "PASS", "stg", "resolver "+w.ldfVPC), "api.platform.stg.k8s.example.com", ips)
+	})
+
+	t.Run("domain form against a Corefile without its key: REFUSED", func(t *testing.T) {
+		out, _ := w.check(t, "-d", "k8s.example.com", "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
+		wantIn(t, line(t, out, "FAIL", "stg", "lb "+w.vpc+"/udp"), "REFUSED", "stg.k8s.example.com:5353")
+	})
+
+	t.Run("usage errors", func(t *testing.T) {
+		for _, args := range [][]string{{}, {"api.platform"}, {"api", "stg"}, {"api.platform", "stg=not-an-ip"}, {"-s", "10.96.0.0", "api.platform", "stg"}} {
+			if _, code := w.check(t, args...); code != 2 {
+				t.Errorf("warp-check.sh %v: exit %d, want 2", args, code)
+			}
+		}
+	})
+}
+
+// TestShellcheck lints the script where shellcheck is installed.
+func TestShellcheck(t *testing.T) {
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Skip("shellcheck is not installed")
+	}
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sc, filepath.Join(root, "test", "warp-check.sh")).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck test/warp-check.sh: %v\n%s", err, out)
+	}
+}
