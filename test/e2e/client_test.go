@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+// Commands run in a namespace with a clean environment: no proxy variable
+// of the host's can send curl anywhere.
+const cleanPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func inNetns(ns string, name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", ns, "env", "-i", cleanPath, name}, args...)...)
+}
+
+// reply is what dig printed, parsed.
+type reply struct {
+	Rcode      string // NOERROR, NXDOMAIN, ...
+	Flags      string // qr aa rd ...
+	Answer     []dns.RR
+	Additional []dns.RR
+	Text       string // dig's output, for error messages
+	Took       time.Duration
+}
+
+var (
+	digStatus = regexp.MustCompile(`status: ([A-Z]+)`)
+	digFlags  = regexp.MustCompile(`;; flags: ([a-z ]*);`)
+)
+
+// dig runs dig inside namespace ns, as a person would type it; without an
+// @server argument it uses the namespace's resolv.conf (the laptop's points
+// at the gateway). A reply of any rcode is a reply; no reply is an error.
+func dig(ns string, args ...string) (*reply, error) {
+	full := append([]string{"+time=8", "+tries=1", "+nocmd", "+noall", "+comments", "+answer", "+additional"}, args...)
+	start := time.Now()
+	out, err := inNetns(ns, "dig", full...).CombinedOutput()
+	r := &reply{Text: string(out), Took: time.Since(start)}
+	if err != nil {
+		return r, fmt.Errorf("dig %s (in %s): %v\n%s", strings.Join(args, " "), ns, err, out)
+	}
+	section := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, ";; ->>HEADER<<-"):
+			if m := digStatus.FindStringSubmatch(line); m != nil {
+				r.Rcode = m[1]
+			}
+		case strings.HasPrefix(line, ";; flags:"):
+			if m := digFlags.FindStringSubmatch(line); m != nil {
+				r.Flags = m[1]
+			}
+		case strings.HasSuffix(line, "SECTION:"):
+			section = line
+		case strings.HasPrefix(line, ";"):
+		default:
+			rr, err := dns.NewRR(line)
+			if err != nil {
+				return r, fmt.Errorf("dig %s: cannot parse %q: %v", strings.Join(args, " "), line, err)
+			}
+			switch section {
+			case ";; ANSWER SECTION:":
+				r.Answer = append(r.Answer, rr)
+			case ";; ADDITIONAL SECTION:":
+				r.Additional = append(r.Additional, rr)
+			}
+		}
+	}
+	if r.Rcode == "" {
+		return r, fmt.Errorf("dig %s (in %s): no reply\n%s", strings.Join(args, " "), ns, out)
+	}
+	return r, nil
+}
+
+// addrs returns the sorted A and AAAA addresses of rrs.
+func addrs(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		switch rr := rr.(type) {
+		case *dns.A:
+			out = append(out, rr.A.String())
+		case *dns.AAAA:
+			out = append(out, rr.AAAA.String())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func owners(rrs []dns.RR) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, rr := range rrs {
+		if n := rr.Header().Name; !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// want checks a reply's rcode and its answer addresses (sorted).
+func (r *reply) want(rcode string, addresses ...string) error {
+	sort.Strings(addresses)
+	got := addrs(r.Answer)
+	if r.Rcode != rcode || strings.Join(got, " ") != strings.Join(addresses, " ") {
+		return fmt.Errorf("got %s %v, want %s %v\n%s", r.Rcode, got, rcode, addresses, r.Text)
+	}
+	return nil
+}
+
+// fetched is one curl.
+type fetched struct {
+	Body     string
+	RemoteIP string
+}
+
+// curl fetches url inside namespace ns, resolving the name with the
+// namespace's resolv.conf (glibc, as any program on the laptop does).
+func curl(ns, url string) (fetched, error) {
+	out, err := inNetns(ns, "curl", "-sS", "--max-time", "5", "--noproxy", "*", "-w", "\n%{remote_ip}", url).CombinedOutput()
+	if err != nil {
+		return fetched{}, fmt.Errorf("curl %s (in %s): %v: %s", url, ns, err, bytes.TrimSpace(out))
+	}
+	body, remote, _ := strings.Cut(string(out), "\n")
+	return fetched{Body: strings.TrimSpace(body), RemoteIP: strings.TrimSpace(remote)}, nil
+}
+
+// eventually polls check until it passes or the timeout ends, and returns
+// how long it took. Polling stands in for a watch we do not have: what we
+// wait for is another process's view of the world. A check that returns a
+// giveUp error ends the wait at once.
+func eventually(timeout time.Duration, check func() error) (time.Duration, error) {
+	start := time.Now()
+	for {
+		err := check()
+		if err == nil {
+			return time.Since(start), nil
+		}
+		var g giveUp
+		if errors.As(err, &g) {
+			return time.Since(start), g.error
+		}
+		if time.Since(start) > timeout {
+			return time.Since(start), fmt.Errorf("not within %s: %w", timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// giveUp is an error after which waiting longer is pointless.
+type giveUp struct{ error }
+
+// proc is a helper process (the standins) started inside a namespace. Like
+// the harness' processes it is in a process group of its own and dies with
+// the test process (Pdeathsig) if the test is killed.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func spawn(dir, ns, name, bin string, args ...string) (*proc, error) {
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) stop() {
+	if p == nil || p.exited() {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// listening waits until every address accepts TCP connections inside ns.
+func (p *proc) listening(ns string, addrs ...string) error {
+	dial := cluster.NetnsDialContext(ns)
+	_, err := eventually(20*time.Second, func() error {
+		if p.exited() {
+			data, _ := os.ReadFile(p.log)
+			return giveUp{fmt.Errorf("%s exited:\n%s", p.name, data)}
+		}
+		for _, a := range addrs {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			c, err := dial(ctx, "tcp", a)
+			cancel()
+			if err != nil {
+				return err
+			}
+			c.Close()
+		}
+		return nil
+	})
+	return err
+}
+
+// hostport joins an IP and a port.
+func hostport(ip string, port int) string { return net.JoinHostPort(ip, fmt.Sprint(port)) }

@@ -1,0 +1,321 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The network, all of it inside namespaces this test creates (no interface,
+// route or file of the host's own is touched, and no namespace has a route
+// out):
+//
+//	laptop 10.200.0.2 ---- 10.200.0.1 gateway 10.200.1.1 ---- 10.200.1.2 stg
+//	  resolv.conf: 10.200.0.1    |    (resolver policies,      lo: 10.201.0.53 CoreDNS pod
+//	  routes: 10.201.0.0/16,     |     ip_forward)                 10.201.0.11-13 api pods
+//	          10.202.0.0/16      |                                 10.201.255.53 kube-dns-nlb
+//	          via the gateway    |                                 127.0.0.1 etcd, kube-apiserver
+//	  (WARP's split-tunnel       +-- 10.200.2.1 ---- 10.200.2.2 prd
+//	   include list)                                           lo: 10.202.0.53, 10.202.0.11-12,
+//	                                                               10.202.255.53, 127.0.0.1
+//
+// 10.201.0.0/16 and 10.202.0.0/16 are the clusters' VPCs (one Cloudflare
+// virtual network each); the Services' ClusterIPs (10.96.0.0/16 in both) are
+// routed nowhere, as in a real VPC.
+
+// prefix starts the name of every namespace and file this test creates; the
+// next part is the pid of the test process, so that a leftover of a run that
+// was killed can be told from a run still going.
+const prefix = "wdns-e2e-"
+
+const (
+	laptopIP  = "10.200.0.2"
+	gatewayIP = "10.200.0.1" // the laptop's resolver: Cloudflare Gateway
+)
+
+// clusterNet is one cluster's namespace and addresses.
+type clusterNet struct {
+	env       string // stg, prd: the envalias ENV and the name prefix
+	ns        string
+	index     int    // 1, 2: its link is 10.200.index.0/24
+	vpc       string // 10.20index.0.0/16
+	coreDNS   string // the CoreDNS pod's IP; listeners :53 and :5353
+	lb        string // kube-dns-nlb's static IP; :53 relays to coreDNS:5353
+	pods      []string
+	gwSide    string // the gateway's address on the link
+	clusterGW string // the cluster's address on the link
+}
+
+func newClusterNet(run, env string, index, pods int) *clusterNet {
+	c := &clusterNet{
+		env: env, ns: run + env, index: index,
+		vpc:       fmt.Sprintf("10.20%d.0.0/16", index),
+		coreDNS:   fmt.Sprintf("10.20%d.0.53", index),
+		lb:        fmt.Sprintf("10.20%d.255.53", index),
+		gwSide:    fmt.Sprintf("10.200.%d.1", index),
+		clusterGW: fmt.Sprintf("10.200.%d.2", index),
+	}
+	for i := range pods {
+		c.pods = append(c.pods, fmt.Sprintf("10.20%d.0.%d", index, 11+i))
+	}
+	return c
+}
+
+// topology is the set of namespaces of one run.
+type topology struct {
+	run      string // prefix + pid + "-"
+	laptop   string
+	gateway  string
+	stg, prd *clusterNet
+	host     string // the host's links and routes before, to compare after
+
+	mu      sync.Mutex
+	removed bool
+}
+
+func newTopology() *topology {
+	run := fmt.Sprintf("%s%d-", prefix, os.Getpid())
+	return &topology{
+		run:     run,
+		laptop:  run + "laptop",
+		gateway: run + "gw",
+		stg:     newClusterNet(run, "stg", 1, 3),
+		prd:     newClusterNet(run, "prd", 2, 2),
+	}
+}
+
+func (tp *topology) namespaces() []string {
+	return []string{tp.laptop, tp.gateway, tp.stg.ns, tp.prd.ns}
+}
+
+func (tp *topology) clusters() []*clusterNet { return []*clusterNet{tp.stg, tp.prd} }
+
+// etcNetns is the directory whose files `ip netns exec` bind-mounts over
+// /etc for processes in that namespace: the laptop's resolv.conf lives here.
+func etcNetns(ns string) string { return filepath.Join("/etc/netns", ns) }
+
+// ip runs the ip command (iproute2) and returns its error with its output.
+func ip(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// create builds the namespaces, links, addresses and routes. On error the
+// caller still calls remove.
+func (tp *topology) create() error {
+	var err error
+	if tp.host, err = hostNetwork(); err != nil {
+		return err
+	}
+	steps := [][]string{}
+	add := func(args ...string) { steps = append(steps, args) }
+	for _, ns := range tp.namespaces() {
+		add("netns", "add", ns)
+		add("-n", ns, "link", "set", "lo", "up")
+	}
+	// laptop <-> gateway. Each veth pair is created directly between two
+	// of our namespaces, never in the host's.
+	add("link", "add", "to-laptop", "netns", tp.gateway, "type", "veth", "peer", "name", "to-gw", "netns", tp.laptop)
+	add("-n", tp.gateway, "addr", "add", gatewayIP+"/24", "dev", "to-laptop")
+	add("-n", tp.gateway, "link", "set", "to-laptop", "up")
+	add("-n", tp.laptop, "addr", "add", laptopIP+"/24", "dev", "to-gw")
+	add("-n", tp.laptop, "link", "set", "to-gw", "up")
+	for _, c := range tp.clusters() {
+		link := "to-" + c.env
+		add("link", "add", link, "netns", tp.gateway, "type", "veth", "peer", "name", "to-gw", "netns", c.ns)
+		add("-n", tp.gateway, "addr", "add", c.gwSide+"/24", "dev", link)
+		add("-n", tp.gateway, "link", "set", link, "up")
+		add("-n", c.ns, "addr", "add", c.clusterGW+"/24", "dev", "to-gw")
+		add("-n", c.ns, "link", "set", "to-gw", "up")
+		// The cluster's VPC addresses: CoreDNS' pod, the api pods and
+		// the load balancer. (No dummy interfaces in every kernel; lo
+		// takes any address.)
+		for _, a := range append([]string{c.coreDNS, c.lb}, c.pods...) {
+			add("-n", c.ns, "addr", "add", a+"/32", "dev", "lo")
+		}
+		// Replies go back to the laptop through the gateway.
+		add("-n", c.ns, "route", "add", "10.200.0.0/24", "via", c.gwSide)
+		// The gateway reaches the VPC through the tunnel (here, a link).
+		add("-n", tp.gateway, "route", "add", c.vpc, "via", c.clusterGW)
+		// WARP's split-tunnel include list: the VPC goes to the gateway.
+		add("-n", tp.laptop, "route", "add", c.vpc, "via", gatewayIP)
+	}
+	for _, args := range steps {
+		if err := ip(args...); err != nil {
+			return err
+		}
+	}
+	// Forwarding on in the gateway's namespace only (the sysctl is per
+	// namespace).
+	if out, err := exec.Command("ip", "netns", "exec", tp.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+		return fmt.Errorf("ip_forward in %s: %v: %s", tp.gateway, err, out)
+	}
+	// The laptop's resolver is the gateway, as WARP makes it.
+	if err := os.MkdirAll(etcNetns(tp.laptop), 0o755); err != nil {
+		return err
+	}
+	resolv := fmt.Sprintf("# %s: Cloudflare Gateway stand-in\nnameserver %s\noptions timeout:5 attempts:1\n", tp.laptop, gatewayIP)
+	return os.WriteFile(filepath.Join(etcNetns(tp.laptop), "resolv.conf"), []byte(resolv), 0o644)
+}
+
+// remove deletes the namespaces (their veths go with them) and
+// /etc/netns entries, ending any process still inside first. It is
+// idempotent and returns what it had to clean up that should already have
+// been gone (processes still running) as an error, together with any
+// failure.
+func (tp *topology) remove() error {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	var errs []error
+	for _, ns := range tp.namespaces() {
+		if err := removeNamespace(ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	tp.removed = true
+	return errors.Join(errs...)
+}
+
+// removeNamespace ends the processes inside ns (ours: only this test starts
+// processes in namespaces of this name), deletes it and its /etc/netns
+// directory. Missing pieces are fine.
+func removeNamespace(ns string) error {
+	var errs []error
+	if _, err := os.Stat(filepath.Join("/run/netns", ns)); err == nil {
+		if pids := netnsPids(ns); len(pids) > 0 {
+			errs = append(errs, fmt.Errorf("processes still running in %s: %v (killed)", ns, pids))
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			waitGone(pids, 10*time.Second)
+		}
+		if err := ip("netns", "del", ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(etcNetns(ns)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func netnsPids(ns string) []int {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// waitGone waits until none of pids exists any more, or the timeout.
+func waitGone(pids []int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		alive := false
+		for _, pid := range pids {
+			if syscall.Kill(pid, 0) == nil {
+				alive = true
+			}
+		}
+		if !alive {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// removeLeftovers deletes namespaces and /etc/netns entries of earlier runs
+// whose test process is gone (a run killed before its cleanup). Runs still
+// going are left alone.
+func removeLeftovers() ([]string, error) {
+	names := map[string]bool{}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip netns list: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			names[f[0]] = true
+		}
+	}
+	if entries, err := os.ReadDir("/etc/netns"); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), prefix) {
+				names[e.Name()] = true
+			}
+		}
+	}
+	var removed []string
+	var errs []error
+	for name := range names {
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(name, prefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
+			continue // a run in progress
+		}
+		if err := removeNamespace(name); err != nil {
+			errs = append(errs, err)
+		}
+		removed = append(removed, name)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// leftovers says what of this run still exists after remove.
+func (tp *topology) leftovers() []string {
+	var left []string
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], tp.run) {
+			left = append(left, "namespace "+f[0])
+		}
+	}
+	for _, ns := range tp.namespaces() {
+		if _, err := os.Stat(etcNetns(ns)); err == nil {
+			left = append(left, etcNetns(ns))
+		}
+	}
+	if tp.host != "" {
+		if now, err := hostNetwork(); err == nil && now != tp.host {
+			left = append(left, fmt.Sprintf("the host's links or routes changed:\nbefore:\n%s\nafter:\n%s", tp.host, now))
+		}
+	}
+	return left
+}
+
+// hostNetwork is the host namespace's link names and routes, to show that
+// the test leaves them as they were.
+func hostNetwork() (string, error) {
+	var b strings.Builder
+	for _, args := range [][]string{{"-o", "link", "show"}, {"route", "show"}, {"-6", "route", "show"}} {
+		out, err := exec.Command("ip", args...).Output()
+		if err != nil {
+			return "", fmt.Errorf("ip %s: %w", strings.Join(args, " "), err)
+		}
+		if args[0] == "-o" {
+			// Link names only: counters and states may change.
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if f := strings.SplitN(line, ": ", 3); len(f) > 1 {
+					b.WriteString(f[1] + "\n")
+				}
+			}
+			continue
+		}
+		b.Write(out)
+	}
+	return b.String(), nil
+}
