@@ -61,7 +61,13 @@ type Cluster struct {
 	etcd       *process
 	apiserver  *process
 	etcdClient string // etcd's client URL
-	http       *http.Client
+
+	// What started the two processes, to start them again the same way
+	// (same ports, same data) after StopEtcd or StopAPIServer.
+	bins          Binaries
+	etcdArgs      []string
+	apiserverArgs []string
+	http          *http.Client
 }
 
 // Start builds (or reuses) the binaries and starts etcd and kube-apiserver on
@@ -105,23 +111,21 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 	c.etcdClient = fmt.Sprintf("http://127.0.0.1:%d", etcdClientPort)
 	etcdPeer := fmt.Sprintf("http://127.0.0.1:%d", etcdPeerPort)
 
-	logf("starting etcd %s on %s", EtcdVersion, c.etcdClient)
-	c.etcd, err = startProcess(c.dir, c.Netns, "etcd", bins.Etcd,
+	c.bins = bins
+	c.etcdArgs = []string{
 		"--name=local",
-		"--data-dir="+filepath.Join(c.dir, "etcd-data"),
-		"--listen-client-urls="+c.etcdClient,
-		"--advertise-client-urls="+c.etcdClient,
-		"--listen-peer-urls="+etcdPeer,
-		"--initial-advertise-peer-urls="+etcdPeer,
-		"--initial-cluster=local="+etcdPeer,
+		"--data-dir=" + filepath.Join(c.dir, "etcd-data"),
+		"--listen-client-urls=" + c.etcdClient,
+		"--advertise-client-urls=" + c.etcdClient,
+		"--listen-peer-urls=" + etcdPeer,
+		"--initial-advertise-peer-urls=" + etcdPeer,
+		"--initial-cluster=local=" + etcdPeer,
 		"--log-level=warn",
 		"--unsafe-no-fsync", // a throwaway store: durability buys nothing here
-	)
-	if err != nil {
-		return err
 	}
-	if err := waitFor(ctx, 30*time.Second, c.etcd, func() error { return httpGet(c.http, c.etcdClient+"/health", "") }); err != nil {
-		return fmt.Errorf("etcd did not become healthy: %w", err)
+	logf("starting etcd %s on %s", EtcdVersion, c.etcdClient)
+	if err := c.StartEtcd(ctx); err != nil {
+		return err
 	}
 
 	token, err := c.writeCredentials()
@@ -130,30 +134,27 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 	}
 	c.Token = token
 	c.Server = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	logf("starting kube-apiserver %s on %s", KubernetesVersion, c.Server)
-	c.apiserver, err = startProcess(c.dir, c.Netns, "kube-apiserver", bins.APIServer,
-		"--etcd-servers="+c.etcdClient,
+	c.apiserverArgs = []string{
+		"--etcd-servers=" + c.etcdClient,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		fmt.Sprintf("--secure-port=%d", apiPort),
-		"--cert-dir="+filepath.Join(c.dir, "pki"),
-		"--token-auth-file="+filepath.Join(c.dir, "tokens.csv"),
+		"--cert-dir=" + filepath.Join(c.dir, "pki"),
+		"--token-auth-file=" + filepath.Join(c.dir, "tokens.csv"),
 		"--authorization-mode=RBAC",
-		"--service-account-key-file="+filepath.Join(c.dir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(c.dir, "sa.key"),
+		"--service-account-key-file=" + filepath.Join(c.dir, "sa.pub"),
+		"--service-account-signing-key-file=" + filepath.Join(c.dir, "sa.key"),
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-cluster-ip-range="+ServiceCIDRv4+","+ServiceCIDRv6,
+		"--service-cluster-ip-range=" + ServiceCIDRv4 + "," + ServiceCIDRv6,
 		// No kubelet or controller-manager: the loopback address would
 		// not be a valid endpoint for the kubernetes Service anyway.
 		"--endpoint-reconciler-type=none",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
-	)
-	if err != nil {
-		return err
 	}
-	if err := waitFor(ctx, 60*time.Second, c.apiserver, func() error { return httpGet(c.http, c.Server+"/readyz", c.Token) }); err != nil {
-		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
+	logf("starting kube-apiserver %s on %s", KubernetesVersion, c.Server)
+	if err := c.StartAPIServer(ctx); err != nil {
+		return err
 	}
 
 	c.Kubeconfig = filepath.Join(c.dir, "kubeconfig")
@@ -173,6 +174,39 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 	logf("control plane ready; kubeconfig: %s", c.Kubeconfig)
 	return nil
 }
+
+// StartEtcd starts etcd (again, after StopEtcd: same port, same data) and
+// waits until it is healthy.
+func (c *Cluster) StartEtcd(ctx context.Context) error {
+	var err error
+	if c.etcd, err = startProcess(c.dir, c.Netns, "etcd", c.bins.Etcd, c.etcdArgs...); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 30*time.Second, c.etcd, func() error { return httpGet(c.http, c.etcdClient+"/health", "") }); err != nil {
+		return fmt.Errorf("etcd did not become healthy: %w", err)
+	}
+	return nil
+}
+
+// StopEtcd stops etcd and leaves kube-apiserver running without its store,
+// for fault tests.
+func (c *Cluster) StopEtcd() error { return c.etcd.stop() }
+
+// StartAPIServer starts kube-apiserver (again, after StopAPIServer: same
+// port, same credentials) and waits until /readyz answers ok.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	var err error
+	if c.apiserver, err = startProcess(c.dir, c.Netns, "kube-apiserver", c.bins.APIServer, c.apiserverArgs...); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 60*time.Second, c.apiserver, func() error { return httpGet(c.http, c.Server+"/readyz", c.Token) }); err != nil {
+		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
+	}
+	return nil
+}
+
+// StopAPIServer stops kube-apiserver, for fault tests.
+func (c *Cluster) StopAPIServer() error { return c.apiserver.stop() }
 
 // writeCredentials writes the admin token file and the service-account key
 // pair the apiserver requires, and returns the token.
