@@ -296,3 +296,19 @@ func TestNoZoneTransfers(t *testing.T) {
 		}
 	}
 }
+
+// TestACLRefusesOtherSources: Corefile.example's acl answers only private
+// sources; a client outside the allowed ranges (here: loopback, once taken
+// out of the list) is REFUSED for cluster names on both listeners.
+func TestACLRefusesOtherSources(t *testing.T) {
+	e := setUp(t)
+	narrowed := e.variant(t, " 127.0.0.0/8 ::1/128\n", "\n")
+	for _, addr := range []string{narrowed.vpc, narrowed.inCluster} {
+		if r := ask(t, addr, "kubernetes.default.svc.cluster.local.", dns.TypeA); rcode(r) != "REFUSED" {
+			t.Errorf("a source outside the acl asked %s: %s, want REFUSED", addr, rcode(r))
+		}
+	}
+	if r := ask(t, e.vpc, "kubernetes.default.svc.cluster.local.", dns.TypeA); rcode(r) == "REFUSED" {
+		t.Errorf("an allowed source was refused on the VPC listener:\n%v", r)
+	}
+}
