@@ -68,6 +68,26 @@ manifests-corefiles:
 image: build
 	$(GO) run ./test/image -binary $(BIN)/coredns -out $(BIN)/warpdns-image.tar -tag $(IMAGE) -version $(VERSION) -revision $(COMMIT)
 
+# Every native fuzz target of the plugins, FUZZTIME each (make test runs
+# their seed corpora only).
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz:
+	@for pkg in ./plugin/envalias ./plugin/headlessonly; do \
+		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | cut -d' ' -f2); do \
+			echo "== fuzz $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# Both listeners under sustained queries while endpoints churn, SOAKTIME long
+# (make test runs a short one): zero SERVFAIL, no stale endpoint, no
+# goroutine or heap growth.
+SOAKTIME ?= 60s
+.PHONY: soak
+soak:
+	WARPDNS_SOAK=$(SOAKTIME) $(GO) test -count=1 -v -run '^TestSoak$$' ./test/integration/
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
