@@ -13,8 +13,12 @@ import (
 	"github.com/miekg/dns"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/warpdns/warpdns/test/cluster"
 )
@@ -90,6 +94,8 @@ func TestStandaloneServesWithItsOwnRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	assertTokenCannotReadSecretsOrWrite(ctx, t, c, tok.Status.Token)
+
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := os.WriteFile(kubeconfig, []byte(saKubeconfig(c.Server, tok.Status.Token)), 0o600); err != nil {
@@ -176,4 +182,49 @@ contexts:
     user: warpdns
 current-context: local
 `, server, token)
+}
+
+// assertTokenCannotReadSecretsOrWrite uses the ServiceAccount's own token, as
+// a compromised pod would: reading a Secret and every kind of write must be
+// Forbidden.
+func assertTokenCannotReadSecretsOrWrite(ctx context.Context, t *testing.T, c *cluster.Cluster, token string) {
+	t.Helper()
+	config := rest.CopyConfig(c.RESTConfig)
+	config.BearerToken, config.BearerTokenFile = token, ""
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "warpdns-rbac-probe", Namespace: "default"}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}}
+	for what, try := range map[string]func() error{
+		"list secrets in kube-system": func() error {
+			_, err := client.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+			return err
+		},
+		"create a configmap": func() error {
+			_, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+			return err
+		},
+		"update a service": func() error {
+			_, err := client.CoreV1().Services("default").Update(ctx, svc, metav1.UpdateOptions{})
+			return err
+		},
+		"delete endpointslices": func() error {
+			return client.DiscoveryV1().EndpointSlices("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		},
+		"create a pod": func() error {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default"},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+			_, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+			return err
+		},
+	} {
+		if err := try(); !apierrors.IsForbidden(err) {
+			t.Errorf("with the ServiceAccount's token, %s: %v, want Forbidden", what, err)
+		}
+	}
+	if _, err := client.CoreV1().Services("").List(ctx, metav1.ListOptions{}); err != nil {
+		t.Errorf("with the ServiceAccount's token, listing services failed: %v", err)
+	}
 }
