@@ -58,8 +58,8 @@ type Cluster struct {
 
 	dir        string
 	removeDir  bool
-	etcd       *process
-	apiserver  *process
+	etcd       *Process
+	apiserver  *Process
 	etcdClient string // etcd's client URL
 
 	// What started the two processes, to start them again the same way
@@ -158,7 +158,7 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 	}
 
 	c.Kubeconfig = filepath.Join(c.dir, "kubeconfig")
-	if err := os.WriteFile(c.Kubeconfig, []byte(kubeconfig(c.Server, c.Token)), 0o600); err != nil {
+	if err := os.WriteFile(c.Kubeconfig, []byte(KubeconfigFor(c.Server, c.Token)), 0o600); err != nil {
 		return err
 	}
 	if c.RESTConfig, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
@@ -179,7 +179,7 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 // waits until it is healthy.
 func (c *Cluster) StartEtcd(ctx context.Context) error {
 	var err error
-	if c.etcd, err = startProcess(c.dir, c.Netns, "etcd", c.bins.Etcd, c.etcdArgs...); err != nil {
+	if c.etcd, err = StartProcess(c.dir, c.Netns, "etcd", c.bins.Etcd, c.etcdArgs...); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, 30*time.Second, c.etcd, func() error { return httpGet(c.http, c.etcdClient+"/health", "") }); err != nil {
@@ -190,13 +190,13 @@ func (c *Cluster) StartEtcd(ctx context.Context) error {
 
 // StopEtcd stops etcd and leaves kube-apiserver running without its store,
 // for fault tests.
-func (c *Cluster) StopEtcd() error { return c.etcd.stop() }
+func (c *Cluster) StopEtcd() error { return c.etcd.Stop() }
 
 // StartAPIServer starts kube-apiserver (again, after StopAPIServer: same
 // port, same credentials) and waits until /readyz answers ok.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	var err error
-	if c.apiserver, err = startProcess(c.dir, c.Netns, "kube-apiserver", c.bins.APIServer, c.apiserverArgs...); err != nil {
+	if c.apiserver, err = StartProcess(c.dir, c.Netns, "kube-apiserver", c.bins.APIServer, c.apiserverArgs...); err != nil {
 		return err
 	}
 	if err := waitFor(ctx, 60*time.Second, c.apiserver, func() error { return httpGet(c.http, c.Server+"/readyz", c.Token) }); err != nil {
@@ -206,7 +206,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 }
 
 // StopAPIServer stops kube-apiserver, for fault tests.
-func (c *Cluster) StopAPIServer() error { return c.apiserver.stop() }
+func (c *Cluster) StopAPIServer() error { return c.apiserver.Stop() }
 
 // writeCredentials writes the admin token file and the service-account key
 // pair the apiserver requires, and returns the token.
@@ -236,9 +236,10 @@ func (c *Cluster) writeCredentials() (string, error) {
 	return token, os.WriteFile(filepath.Join(c.dir, "sa.pub"), pubPEM, 0o644)
 }
 
-// kubeconfig skips TLS verification: the apiserver's certificate is
+// KubeconfigFor is a kubeconfig for server with a bearer token (context
+// "local"). It skips TLS verification: the apiserver's certificate is
 // self-signed at start, and it only ever listens on loopback.
-func kubeconfig(server, token string) string {
+func KubeconfigFor(server, token string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -262,7 +263,7 @@ current-context: local
 // Stop stops kube-apiserver, then etcd, and removes the working directory if
 // Start created it. It is safe to call more than once.
 func (c *Cluster) Stop() error {
-	errs := []error{c.apiserver.stop(), c.etcd.stop()}
+	errs := []error{c.apiserver.Stop(), c.etcd.Stop()}
 	c.apiserver, c.etcd = nil, nil
 	if c.removeDir && c.dir != "" {
 		errs = append(errs, os.RemoveAll(c.dir))
@@ -274,9 +275,9 @@ func (c *Cluster) Stop() error {
 // Dir is the cluster's working directory (logs, kubeconfig, data).
 func (c *Cluster) Dir() string { return c.dir }
 
-// process is a child we started; it dies with us (Pdeathsig) even if we are
+// Process is a child we started; it dies with us (Pdeathsig) even if we are
 // killed before Stop runs, so nothing is left behind.
-type process struct {
+type Process struct {
 	name string
 	cmd  *exec.Cmd
 	log  string
@@ -284,10 +285,11 @@ type process struct {
 	err  error
 }
 
-// startProcess starts bin, inside network namespace netns unless it is
-// empty (`ip netns exec` joins it and then executes bin in its own place, so
-// the child is bin itself and Pdeathsig still applies).
-func startProcess(dir, netns, name, bin string, args ...string) (*process, error) {
+// StartProcess starts bin in a process group of its own, its output in
+// dir/name.log, inside network namespace netns unless it is empty (`ip netns
+// exec` joins it and then executes bin in its own place, so the child is bin
+// itself and Pdeathsig still applies).
+func StartProcess(dir, netns, name, bin string, args ...string) (*Process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -303,7 +305,7 @@ func startProcess(dir, netns, name, bin string, args ...string) (*process, error
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
@@ -312,7 +314,8 @@ func startProcess(dir, netns, name, bin string, args ...string) (*process, error
 	return p, nil
 }
 
-func (p *process) exited() bool {
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -321,12 +324,12 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop sends SIGTERM to the process group and SIGKILL after a grace period.
-func (p *process) stop() error {
+// Stop sends SIGTERM to the process group and SIGKILL after a grace period.
+func (p *Process) Stop() error {
 	if p == nil {
 		return nil
 	}
-	if p.exited() {
+	if p.Exited() {
 		return nil
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
@@ -339,8 +342,14 @@ func (p *process) stop() error {
 	return nil
 }
 
+// Log returns what the process printed so far.
+func (p *Process) Log() string {
+	data, _ := os.ReadFile(p.log)
+	return string(data)
+}
+
 // logTail returns the last lines of the process log, for error messages.
-func (p *process) logTail() string {
+func (p *Process) logTail() string {
 	data, _ := os.ReadFile(p.log)
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	if len(lines) > 15 {
@@ -350,14 +359,14 @@ func (p *process) logTail() string {
 }
 
 // waitFor polls check until it succeeds, the process dies, or time runs out.
-func waitFor(ctx context.Context, timeout time.Duration, p *process, check func() error) error {
+func waitFor(ctx context.Context, timeout time.Duration, p *Process, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := check()
 		if err == nil {
 			return nil
 		}
-		if p.exited() {
+		if p.Exited() {
 			return fmt.Errorf("%s exited (%v); last log lines (%s):\n%s", p.name, p.err, p.log, p.logTail())
 		}
 		if time.Now().After(deadline) {

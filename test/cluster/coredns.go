@@ -54,7 +54,7 @@ func BuildOurCoreDNS(ctx context.Context, dir string) (string, error) {
 
 // CoreDNS is a coredns process started from a Corefile.
 type CoreDNS struct {
-	proc *process
+	proc *Process
 	Dir  string // holds the Corefile and coredns.log
 }
 
@@ -77,7 +77,7 @@ func StartCoreDNSIn(ctx context.Context, netns, binary, corefile, parent string,
 	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
 		return nil, err
 	}
-	proc, err := startProcess(dir, netns, "coredns", binary, "-conf", conf)
+	proc, err := StartProcess(dir, netns, "coredns", binary, "-conf", conf)
 	if err != nil {
 		return nil, err
 	}
@@ -90,13 +90,10 @@ func StartCoreDNSIn(ctx context.Context, netns, binary, corefile, parent string,
 }
 
 // Stop stops the process (SIGTERM, then SIGKILL).
-func (c *CoreDNS) Stop() error { return c.proc.stop() }
+func (c *CoreDNS) Stop() error { return c.proc.Stop() }
 
 // Log returns what the process printed so far.
-func (c *CoreDNS) Log() string {
-	data, _ := os.ReadFile(c.proc.log)
-	return string(data)
-}
+func (c *CoreDNS) Log() string { return c.proc.Log() }
 
 // HTTPReady returns a readiness check for an http URL that must answer 200,
 // such as the ready plugin's http://127.0.0.1:PORT/ready.

@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -168,67 +165,12 @@ func eventually(timeout time.Duration, check func() error) (time.Duration, error
 // giveUp is an error after which waiting longer is pointless.
 type giveUp struct{ error }
 
-// proc is a helper process (the standins) started inside a namespace. Like
-// the harness' processes it is in a process group of its own and dies with
-// the test process (Pdeathsig) if the test is killed.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func spawn(dir, ns, name, bin string, args ...string) (*proc, error) {
-	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) stop() {
-	if p == nil || p.exited() {
-		return
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
 // listening waits until every address accepts TCP connections inside ns.
-func (p *proc) listening(ns string, addrs ...string) error {
+func listening(p *cluster.Process, ns string, addrs ...string) error {
 	dial := cluster.NetnsDialContext(ns)
 	_, err := eventually(20*time.Second, func() error {
-		if p.exited() {
-			data, _ := os.ReadFile(p.log)
-			return giveUp{fmt.Errorf("%s exited:\n%s", p.name, data)}
+		if p.Exited() {
+			return giveUp{fmt.Errorf("exited:\n%s", p.Log())}
 		}
 		for _, a := range addrs {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

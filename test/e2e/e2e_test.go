@@ -73,7 +73,7 @@ type clusterEnv struct {
 	cp       *cluster.Cluster
 	corefile string
 	dns      *cluster.CoreDNS
-	standin  *proc
+	standin  *cluster.Process
 	svc      *corev1.Service
 	eps      []cluster.Endpoint
 	ready    []string // the pods the answers should hold now
@@ -352,13 +352,13 @@ func (w *world) startStandin(c *clusterEnv, bin string) error {
 		args = append(args, "-pod", hostport(ip, podPort))
 		listen = append(listen, hostport(ip, podPort))
 	}
-	p, err := spawn(w.dir, c.ns, c.env+"-standin", bin, args...)
+	p, err := cluster.StartProcess(w.dir, c.ns, c.env+"-standin", bin, args...)
 	if err != nil {
 		return err
 	}
 	c.standin = p
-	w.t.Cleanup(p.stop)
-	return p.listening(c.ns, append(listen, hostport(c.lb, 53))...)
+	w.t.Cleanup(func() { p.Stop() })
+	return listening(p, c.ns, append(listen, hostport(c.lb, 53))...)
 }
 
 // clusterCorefile is Corefile.example for env, listening where a CoreDNS pod

@@ -98,7 +98,7 @@ func TestStandaloneServesWithItsOwnRBAC(t *testing.T) {
 
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(saKubeconfig(c.Server, tok.Status.Token)), 0o600); err != nil {
+	if err := os.WriteFile(kubeconfig, []byte(cluster.KubeconfigFor(c.Server, tok.Status.Token)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cm := find(objs, "ConfigMap", "warpdns")
@@ -159,29 +159,6 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	sort.Strings(s)
 	return s
-}
-
-// saKubeconfig is a kubeconfig for a ServiceAccount token, with the context
-// name "local" that cluster.RenderLocal's kubeconfig line expects.
-func saKubeconfig(server, token string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster:
-    server: %s
-    insecure-skip-tls-verify: true
-users:
-- name: warpdns
-  user:
-    token: %s
-contexts:
-- name: local
-  context:
-    cluster: local
-    user: warpdns
-current-context: local
-`, server, token)
 }
 
 // assertTokenCannotReadSecretsOrWrite uses the ServiceAccount's own token, as
