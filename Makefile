@@ -4,6 +4,7 @@
 #   make e2e    laptop -> gateway -> two clusters in network namespaces (root)
 #   make image  OCI image tarball bin/warpdns-image.tar (no Docker needed)
 #   make manifests-check  build and server-side dry-run every manifest
+#   make bench  ours vs upstream CoreDNS: speed, memory, propagation (docs/benchmarks.md)
 
 GO          ?= go
 BIN         := bin
@@ -48,6 +49,16 @@ test:
 .PHONY: e2e
 e2e:
 	WARPDNS_E2E=1 $(GO) test -count=1 -timeout 20m -v -run '^TestE2E$$' ./test/e2e/
+
+# Ours against upstream CoreDNS v1.15.0 on this machine, loopback only:
+# dnsperf throughput and latency, memory and startup with 10,000 Services,
+# propagation of endpoint readiness flips, the plugins' Go benchmarks. About
+# 15 minutes; writes docs/benchmarks.md and docs/benchmarks.png. Needs
+# dnsperf (Debian package dnsperf). Not part of make test (a smoke variant
+# of it is: go test ./bench/).
+.PHONY: bench
+bench:
+	$(GO) run ./bench/cmd/warpdns-bench -out docs/benchmarks.md -chart docs/benchmarks.png
 
 # Builds every kustomization under manifests/ (overlays, bases, cloudflared,
 # and each way with each platform), checks the output, server-side dry-run

@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSmoke runs every phase of `make bench` for a moment (1-second rounds,
+// one round, 100 Services, 10 flips, the micro-benchmarks once each) and
+// checks that the pipeline produces its report and chart. It checks no
+// number: this is not the benchmark, `make bench` is.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and several coredns processes")
+	}
+	if _, err := exec.LookPath("dnsperf"); err != nil {
+		t.Skip("dnsperf is not installed (Debian package dnsperf; .ci/run installs it): the bench's load generator")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cfg := Smoke
+	cfg.Dir = t.TempDir()
+	cfg.Logf = t.Logf
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Smoke = true
+
+	md := r.Markdown(ReportOptions{Command: "go test ./bench/", Chart: "benchmarks.png", Findings: "findings"})
+	for _, want := range []string{
+		"| setup | ours QPS | upstream QPS |",
+		"| stock Corefile, A of a ClusterIP Service |",
+		"| VPC path, A (10 ready endpoints) |",
+		"| VPC path, SRV (10 ready endpoints) |",
+		"| ceiling: upstream *whoami* |",
+		"| upstream, stock Corefile |",
+		"| ours, Corefile.example |",
+		"| Corefile.example as it is (the production setting) | 10 |",
+		"BenchmarkServeDNSHeadless",
+		"BenchmarkServeDNSAliased",
+		"## Targets",
+		"![QPS and p99 latency per setup](benchmarks.png)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if len(r.Throughput) != 4 || len(r.Whoami) != 1 || len(r.Scale.Setups) != 3 || len(r.Propagation) != 1 {
+		t.Errorf("results: %d pairs, %d whoami runs, %d scale setups, %d propagation variants; want 4, 1, 3, 1",
+			len(r.Throughput), len(r.Whoami), len(r.Scale.Setups), len(r.Propagation))
+	}
+	for _, s := range r.Scale.Setups {
+		if len(s.Samples) != 1 || s.Samples[0].RSS == 0 || s.Samples[0].HeapInuse == 0 || len(s.Samples[0].Watches) == 0 {
+			t.Errorf("%s: samples %+v", s.Name, s.Samples)
+		}
+	}
+	img, err := r.Chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(img)); err != nil {
+		t.Errorf("chart: %v", err)
+	}
+	if t.Failed() || testing.Verbose() {
+		out := t.TempDir() + "/benchmarks.md"
+		_ = os.WriteFile(out, []byte(md), 0o644)
+		t.Logf("report:\n%s", md)
+	}
+}

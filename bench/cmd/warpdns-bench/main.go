@@ -1,0 +1,84 @@
+// Command warpdns-bench is `make bench`: it measures our coredns against
+// upstream CoreDNS v1.15.0 on this machine (loopback only) and writes a
+// markdown report and a chart. See package bench.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/warpdns/warpdns/bench"
+)
+
+func main() {
+	out := flag.String("out", "docs/benchmarks.md", "the markdown report to write")
+	chart := flag.String("chart", "docs/benchmarks.png", "the chart to write (empty: none)")
+	findings := flag.String("findings", "bench/findings.md", "markdown to include as the profiling and findings section (empty or missing: none)")
+	command := flag.String("command", "make bench", "how the report says it was made")
+	smoke := flag.Bool("smoke", false, "run every phase for a moment only (the numbers mean nothing)")
+	flag.Parse()
+
+	cfg := bench.Full
+	if *smoke {
+		cfg = bench.Smoke
+	}
+	start := time.Now()
+	cfg.Logf = func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	r.Smoke = *smoke
+	opts := bench.ReportOptions{Command: *command}
+	if *findings != "" {
+		if data, err := os.ReadFile(*findings); err == nil {
+			opts.Findings = string(data)
+		}
+	}
+	if *chart != "" {
+		png, err := r.Chart()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: chart:", err)
+			os.Exit(1)
+		}
+		if err := writeFile(*chart, png); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		rel, err := filepath.Rel(filepath.Dir(*out), *chart)
+		if err != nil {
+			rel = *chart
+		}
+		opts.Chart = filepath.ToSlash(rel)
+	}
+	md := r.Markdown(opts)
+	if err := writeFile(*out, []byte(md)); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Print(r.TargetsText())
+	fmt.Printf("wrote %s", *out)
+	if *chart != "" {
+		fmt.Printf(" and %s", *chart)
+	}
+	fmt.Printf(" (%v)\n", time.Since(start).Round(time.Second))
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}

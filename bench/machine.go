@@ -1,0 +1,109 @@
+package bench
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Machine describes where the numbers were taken.
+type Machine struct {
+	CPUs      int
+	CPUModel  string
+	MemTotal  string
+	Kernel    string
+	GoVersion string
+}
+
+// LoadSample is /proc/loadavg when a phase began: other builds and tests
+// may share the machine, and this shows it.
+type LoadSample struct {
+	Phase   string
+	At      time.Time
+	LoadAvg string // the 1, 5 and 15 minute load averages
+}
+
+// Binary is one coredns binary as built.
+type Binary struct {
+	Name    string
+	Path    string
+	Version string   // its -version output, one line
+	Modules []string // key modules from `go version -m`
+	Build   []string // key build settings
+}
+
+func describeMachine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if out, err := exec.Command("go", "version").Output(); err == nil {
+		m.GoVersion = strings.TrimSpace(string(out))
+	}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				m.MemTotal = strings.TrimSpace(v)
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	return m
+}
+
+func (r *Results) load(phase string) {
+	s := LoadSample{Phase: phase, At: time.Now()}
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		f := strings.Fields(string(data))
+		if len(f) >= 3 {
+			s.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	r.Load = append(r.Load, s)
+}
+
+func dnsperfVersion() string {
+	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "dnsperf").Output(); err == nil && len(out) > 0 {
+		return "dnsperf " + string(out) + " (Debian package)"
+	}
+	out, _ := exec.Command("dnsperf", "-h").CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "Version ") {
+			return "dnsperf " + strings.TrimPrefix(line, "Version ")
+		}
+	}
+	return "dnsperf (version unknown)"
+}
+
+func describeBinary(name, path string) Binary {
+	b := Binary{Name: name, Path: path}
+	if out, err := exec.Command(path, "-version").Output(); err == nil {
+		b.Version = strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", " ")), " ")
+	}
+	out, err := exec.Command("go", "version", "-m", path).Output()
+	if err != nil {
+		return b
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && (f[0] == "mod" || f[0] == "dep") &&
+			(f[1] == "github.com/coredns/coredns" || f[1] == "github.com/miekg/dns" || f[1] == "k8s.io/client-go" || f[1] == "github.com/warpdns/warpdns"):
+			b.Modules = append(b.Modules, f[1]+" "+f[2])
+		case len(f) == 2 && f[0] == "build" && (strings.HasPrefix(f[1], "CGO_ENABLED=") || strings.HasPrefix(f[1], "-trimpath") || strings.HasPrefix(f[1], "-ldflags")):
+			b.Build = append(b.Build, f[1])
+		case strings.HasPrefix(line, path+":"):
+			b.Build = append(b.Build, strings.TrimSpace(strings.TrimPrefix(line, path+":")))
+		}
+	}
+	return b
+}

@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/warpdns/warpdns/test/cluster"
+)
+
+// benchNS holds the Services the throughput and propagation phases query.
+const benchNS = "platform"
+
+// world is what the throughput and propagation phases query:
+//   - api: ClusterIP, port http 80 -> 8080, N ready endpoints; ours answers
+//     stg-api.platform.svc.cluster.local on the VPC listener with them;
+//   - api-headless: headless, the same port and the same N endpoints: the
+//     Service upstream needs to give the same answer;
+//   - flip-K: ClusterIP Services with N ready endpoints whose first endpoint
+//     the propagation phase flips between ready and not ready.
+type world struct {
+	apiClusterIP string
+	apiIPs       []string
+	flips        []*flipper
+}
+
+func seedWorld(ctx context.Context, c *cluster.Cluster, endpoints, flipServices int) (*world, error) {
+	if err := c.EnsureNamespace(ctx, benchNS); err != nil {
+		return nil, err
+	}
+	w := &world{}
+	ips := func(block int) []string {
+		var out []string
+		for i := range endpoints {
+			out = append(out, fmt.Sprintf("10.244.%d.%d", block, i+1))
+		}
+		return out
+	}
+	w.apiIPs = ips(0)
+	api, err := createService(ctx, c, "api", "", w.apiIPs)
+	if err != nil {
+		return nil, err
+	}
+	w.apiClusterIP = api.Spec.ClusterIP
+	if _, err := createService(ctx, c, "api-headless", corev1.ClusterIPNone, w.apiIPs); err != nil {
+		return nil, err
+	}
+	for k := range flipServices {
+		name := fmt.Sprintf("flip-%d", k)
+		all := ips(k + 1)
+		if _, err := createService(ctx, c, name, "", all); err != nil {
+			return nil, err
+		}
+		slice, err := c.Client.DiscoveryV1().EndpointSlices(benchNS).Get(ctx, name+"-v4-0", metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		w.flips = append(w.flips, &flipper{
+			qname: "stg-" + name + "." + benchNS + ".svc.cluster.local.",
+			slice: slice,
+			all:   all,
+		})
+	}
+	return w, nil
+}
+
+// createService creates a Service with port http 80 -> 8080 (headless if
+// clusterIP is "None") and its EndpointSlice as the controller would.
+func createService(ctx context.Context, c *cluster.Cluster, name, clusterIP string, ips []string) (*corev1.Service, error) {
+	svc, err := c.CreateService(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNS},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: clusterIP,
+			Selector:  map[string]string{"app": name},
+			Ports:     []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var eps []cluster.Endpoint
+	for i, ip := range ips {
+		eps = append(eps, cluster.Endpoint{IP: ip, Pod: fmt.Sprintf("%s-%d", name, i), NodeName: "node-a"})
+	}
+	return svc, c.SetEndpoints(ctx, svc, eps, nil)
+}
+
+// flipper flips the readiness of the first endpoint of one Service's
+// EndpointSlice, with one Update per flip (what the endpointslice controller
+// writes when a pod's Ready condition changes).
+type flipper struct {
+	qname string // the VPC-path name: stg-flip-K.platform.svc.cluster.local.
+	slice *discoveryv1.EndpointSlice
+	all   []string
+	down  bool // the first endpoint is not ready
+}
+
+// next returns the slice with the first endpoint flipped, and the A records
+// the VPC listener must answer once it has seen it.
+func (f *flipper) next() (*discoveryv1.EndpointSlice, []string) {
+	s := f.slice.DeepCopy()
+	down := !f.down
+	ready, serving := !down, !down
+	s.Endpoints[0].Conditions.Ready = &ready
+	s.Endpoints[0].Conditions.Serving = &serving
+	want := slices.Clone(f.all)
+	if down {
+		want = want[1:]
+	}
+	slices.Sort(want)
+	return s, want
+}
+
+// update writes s and remembers the result for the next flip.
+func (f *flipper) update(ctx context.Context, c *cluster.Cluster, s *discoveryv1.EndpointSlice) error {
+	updated, err := c.Client.DiscoveryV1().EndpointSlices(s.Namespace).Update(ctx, s, metav1.UpdateOptions{})
+	if err != nil {
+		return err
+	}
+	f.slice, f.down = updated, !f.down
+	return nil
+}

@@ -1,0 +1,73 @@
+package headlessonly
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+)
+
+// The hot path's parts, for `make bench` (bench/): deciding whether a query
+// is ours, presenting a Service as headless, and the SRV answer built from
+// that view (the A answer is BenchmarkServeDNSHeadless).
+
+// BenchmarkSelected: a query on the VPC listener (ports 5353) that we serve.
+func BenchmarkSelected(b *testing.B) {
+	h := newPlugin(newCluster(false))
+	h.ports = []uint16{5353}
+	r := new(dns.Msg)
+	r.SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
+	w := &addrWriter{local: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 5353}}
+	if !h.selected(w, r) {
+		b.Fatal("not selected")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.selected(w, r)
+	}
+}
+
+// BenchmarkSvcIndexHeadless is the view one query gets of a ClusterIP
+// Service: looked up, its endpoints checked for readiness, copied headless.
+func BenchmarkSvcIndexHeadless(b *testing.B) {
+	conn := newCluster(false)
+	h := newPlugin(conn)
+	if svcs := (&headlessConn{apiConn: conn, h: h}).SvcIndex("web.testns"); len(svcs) != 1 || !svcs[0].Headless() {
+		b.Fatalf("SvcIndex: %v", svcs)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c := headlessConn{apiConn: conn, h: h}
+		c.SvcIndex("web.testns")
+	}
+}
+
+// BenchmarkServeDNSHeadlessSRV and BenchmarkServeDNSStockHeadlessSRV: the
+// SRV answer (targets and their A records) through headlessonly, and stock
+// kubernetes' for the same Service created headless.
+func BenchmarkServeDNSHeadlessSRV(b *testing.B) {
+	benchmarkServeDNSType(b, newPlugin(newCluster(false)), "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
+}
+
+func BenchmarkServeDNSStockHeadlessSRV(b *testing.B) {
+	benchmarkServeDNSType(b, newKubernetes(newCluster(true)), "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
+}
+
+func benchmarkServeDNSType(b *testing.B, h interface {
+	ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, error)
+}, name string, qtype uint16) {
+	r := new(dns.Msg)
+	r.SetQuestion(name, qtype)
+	w := &test.ResponseWriter{}
+	ctx := context.Background()
+	if rcode, err := h.ServeDNS(ctx, w, r); rcode != dns.RcodeSuccess || err != nil {
+		b.Fatalf("rcode %d, %v", rcode, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeDNS(ctx, w, r)
+	}
+}
