@@ -118,7 +118,13 @@ func TestAliasDualStack(t *testing.T) {
 		}
 		return nil
 	})
-	wantAddrs(t, "AAAA", ask(t, e.vpc, alias, dns.TypeAAAA), "fd00:23::1")
+	// The IPv6 slice is a separate write: wait for it too.
+	eventually(t, "AAAA", func() error {
+		if got := addresses(ask(t, e.vpc, alias, dns.TypeAAAA).Answer); fmt.Sprint(got) != "[fd00:23::1]" {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
 }
 
 // TestAliasNeverShadowsARealService: a Service literally named stg-api is

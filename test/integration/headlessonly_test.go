@@ -108,7 +108,13 @@ func TestVPCPathDualStack(t *testing.T) {
 		}
 		return nil
 	})
-	wantAddrs(t, "AAAA", ask(t, e.vpc, name, dns.TypeAAAA), "fd00:13::1")
+	// The IPv6 slice is a separate write: wait for it too.
+	eventually(t, "AAAA", func() error {
+		if got := addresses(ask(t, e.vpc, name, dns.TypeAAAA).Answer); fmt.Sprint(got) != "[fd00:13::1]" {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
 }
 
 // TestVPCPathSRVUsesTargetPort: SRV carries the pods' port (what a client
