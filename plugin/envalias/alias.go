@@ -24,9 +24,10 @@ type alias struct {
 	name   string // the rewritten qname, lower case
 	target string // the Service's name (or all of name, if shorter): a suffix of name
 	asked  string // what target stands for, as spelled in the question: a suffix of qname
-	// The Service the alias label itself would name (ENV-SVC in NS); empty
-	// for the domain form, which cannot collide with a Service.
-	literal, ns string
+	// The Service the alias label itself would name (ENV-SVC in NS), as
+	// object.ServiceKey spells it; empty for the domain form, which cannot
+	// collide with a Service.
+	literalKey string
 	// The domain form also moves the zone apex (the SOA of negative
 	// answers) from zone to askedZone.
 	zone, askedZone string
@@ -85,12 +86,12 @@ func (a *aliaser) parseEnvForm(qname, base, zone string) (alias, bool) {
 
 	name := strings.ToLower(prefix+service+"."+ns) + ".svc." + zone
 	return alias{
-		env:     env,
-		name:    name,
-		target:  name[len(prefix):],
-		asked:   qname[len(prefix):],
-		literal: strings.ToLower(label),
-		ns:      strings.ToLower(ns),
+		env:    env,
+		name:   name,
+		target: name[len(prefix):],
+		asked:  qname[len(prefix):],
+		// ENV-SVC.NS as it stands in qname: no allocation unless it has capitals.
+		literalKey: strings.ToLower(qname[len(prefix) : len(prefix)+len(label)+1+len(ns)]),
 	}, true
 }
 
@@ -159,7 +160,7 @@ func cutZone(name, zone string) (base string, ok bool) {
 // ignoring case, and returns what comes before suffix.
 func cutSuffixFold(name, suffix string) (string, bool) {
 	i := len(name) - len(suffix)
-	if i < 0 || !strings.EqualFold(name[i:], suffix) {
+	if i < 0 || (name[i:] != suffix && !strings.EqualFold(name[i:], suffix)) {
 		return "", false
 	}
 	if i == 0 {

@@ -123,7 +123,7 @@ func (f *kubeFake) write(w dns.ResponseWriter, m *dns.Msg) (int, error) {
 // fakeServices has the Services named "name.namespace".
 type fakeServices map[string]bool
 
-func (s fakeServices) serviceExists(name, ns string) bool { return s[name+"."+ns] }
+func (s fakeServices) serviceExists(key string) bool { return s[key] }
 
 func newEnvalias(next plugin.Handler) *Envalias {
 	return &Envalias{

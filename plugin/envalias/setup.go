@@ -10,7 +10,6 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/kubernetes"
-	"github.com/coredns/coredns/plugin/kubernetes/object"
 
 	"github.com/miekg/dns"
 )
@@ -73,8 +72,8 @@ var reverseZones = plugin.Zones{"in-addr.arpa.", "ip6.arpa."}
 // kubeServices looks Services up in the kubernetes plugin's informer cache.
 type kubeServices struct{ k *kubernetes.Kubernetes }
 
-func (s kubeServices) serviceExists(name, namespace string) bool {
-	return s.k.APIConn != nil && len(s.k.APIConn.SvcIndex(object.ServiceKey(name, namespace))) > 0
+func (s kubeServices) serviceExists(key string) bool {
+	return s.k.APIConn != nil && len(s.k.APIConn.SvcIndex(key)) > 0
 }
 
 func parse(c *caddy.Controller) (*Envalias, error) {

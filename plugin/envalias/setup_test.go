@@ -239,7 +239,7 @@ func TestKubeServices(t *testing.T) {
 		{"stg-api", "platform", false},
 		{"stg-db", "other", false},
 	} {
-		if got := e.services.serviceExists(tc.name, tc.ns); got != tc.want {
+		if got := e.services.serviceExists(object.ServiceKey(tc.name, tc.ns)); got != tc.want {
 			t.Errorf("serviceExists(%q, %q) = %t, want %t", tc.name, tc.ns, got, tc.want)
 		}
 	}

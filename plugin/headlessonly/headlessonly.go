@@ -181,6 +181,12 @@ type headlessConn struct {
 	epKey string
 	eps   []*object.Endpoints
 	epOK  bool
+
+	// Room for SvcIndex's answer when it is one Service (a name is unique in its namespace), so
+	// that a query allocates once, for this struct. Each is used once; later answers allocate.
+	oneList           [1]*object.Service
+	oneService        object.Service
+	listUsed, svcUsed bool
 }
 
 // none is shared by every rewritten Service; nothing writes to it.
@@ -197,11 +203,28 @@ func (c *headlessConn) SvcIndex(key string) []*object.Service {
 			continue
 		}
 		if !copied { // the slice may be the cache's too
-			svcs, copied = slices.Clone(svcs), true
+			svcs, copied = c.cloneList(svcs), true
 		}
 		svcs[i] = hs
 	}
 	return svcs
+}
+
+func (c *headlessConn) cloneList(svcs []*object.Service) []*object.Service {
+	if len(svcs) == 1 && !c.listUsed {
+		c.listUsed = true
+		c.oneList[0] = svcs[0]
+		return c.oneList[:]
+	}
+	return slices.Clone(svcs)
+}
+
+func (c *headlessConn) newService() *object.Service {
+	if !c.svcUsed {
+		c.svcUsed = true
+		return &c.oneService
+	}
+	return new(object.Service)
 }
 
 // asHeadless returns a shallow copy of s with ClusterIPs set to "None", which is all that makes
@@ -218,9 +241,10 @@ func (c *headlessConn) asHeadless(s *object.Service) *object.Service {
 			return s
 		}
 	}
-	hs := *s
+	hs := c.newService()
+	*hs = *s
 	hs.ClusterIPs = none
-	return &hs
+	return hs
 }
 
 // EpIndex implements the dnsController interface, remembering its last answer.
