@@ -49,7 +49,7 @@ type Config struct {
 
 // Full is `make bench`.
 var Full = Config{
-	Round: 4 * time.Second, Rounds: 8, Warmup: time.Second, Clients: 10, Outstanding: 50, Endpoints: 10,
+	Round: 3 * time.Second, Rounds: 10, Warmup: time.Second, Clients: 10, Outstanding: 50, Endpoints: 10,
 	Services: 10000, EndpointsPerService: 5, Namespaces: 10, ScaleRounds: 7,
 	Flips: 200, CachedFlips: 200,
 	Nice: -10,

@@ -39,6 +39,8 @@ func TestSmoke(t *testing.T) {
 		"| stock Corefile, A of a ClusterIP Service |",
 		"| VPC path, A (10 ready endpoints) |",
 		"| VPC path, SRV (10 ready endpoints) |",
+		"| VPC path, A (10 ready endpoints), against upstream's stock Corefile |",
+		"| Corefile.example in-cluster listener (:53), A of a ClusterIP Service, against upstream's stock Corefile |",
 		"| ceiling: upstream *whoami* |",
 		"| upstream, stock Corefile |",
 		"| ours, Corefile.example |",
@@ -52,9 +54,16 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
-	if len(r.Throughput) != 4 || len(r.Whoami) != 1 || len(r.Scale.Setups) != 3 || len(r.Propagation) != 1 {
-		t.Errorf("results: %d pairs, %d whoami runs, %d scale setups, %d propagation variants; want 4, 1, 3, 1",
+	if len(r.Throughput) != 6 || len(r.Whoami) != 1 || len(r.Scale.Setups) != 3 || len(r.Propagation) != 1 {
+		t.Errorf("results: %d pairs, %d whoami runs, %d scale setups, %d propagation variants; want 6, 1, 3, 1",
 			len(r.Throughput), len(r.Whoami), len(r.Scale.Setups), len(r.Propagation))
+	}
+	for _, p := range r.Throughput {
+		for _, run := range append(p.OursRuns, p.UpstreamRuns...) {
+			if run.AllocsPerQuery <= 0 || run.BytesPerQuery <= 0 {
+				t.Errorf("%s: no allocations per query in %+v", p.Title, run)
+			}
+		}
 	}
 	for _, s := range r.Scale.Setups {
 		if len(s.Samples) != 1 || s.Samples[0].RSS == 0 || s.Samples[0].HeapInuse == 0 || len(s.Samples[0].Watches) == 0 {

@@ -20,10 +20,12 @@ var (
 
 // chartLabels are the short names of the setups in the chart.
 var chartLabels = map[string]string{
-	"stock-a":     "STOCK, A",
-	"incluster-a": "EXAMPLE :53, A",
-	"vpc-a":       "VPC PATH, A",
-	"vpc-srv":     "VPC PATH, SRV",
+	"stock-a":           "STOCK, A",
+	"incluster-a":       "EXAMPLE :53, A",
+	"vpc-a":             "VPC PATH, A",
+	"vpc-srv":           "VPC PATH, SRV",
+	"vpc-a-stock":       "VPC A, UP STOCK",
+	"incluster-a-stock": ":53 A, UP STOCK",
 }
 
 type bar struct {

@@ -64,6 +64,29 @@ func (c *corefiles) exampleLocal(p ports) (string, error) {
 	return c.render(c.example, p)
 }
 
+// ourPluginStanzas are the envalias and headlessonly lines (with their
+// blocks) of Corefile.example.
+var ourPluginStanzas = regexp.MustCompile(`(?m)^[ \t]*(envalias|headlessonly)\b[^{\n]*(\{[^}]*\})?[ \t]*\n`)
+
+// exampleWithoutOurs is Corefile.example made local without envalias and
+// headlessonly: the same server block, listeners and upstream plugins (acl,
+// cache, ...), for upstream CoreDNS to run. Against it, the VPC path
+// measures what our two plugins cost, and nothing else.
+func (c *corefiles) exampleWithoutOurs(p ports) (string, error) {
+	text, err := c.render(c.example, p)
+	if err != nil {
+		return "", err
+	}
+	found := map[string]bool{}
+	for _, m := range ourPluginStanzas.FindAllStringSubmatch(text, -1) {
+		found[m[1]] = true
+	}
+	if !found["envalias"] || !found["headlessonly"] {
+		return "", fmt.Errorf("Corefile.example: expected an envalias and a headlessonly stanza to drop (pattern %s)", ourPluginStanzas)
+	}
+	return ourPluginStanzas.ReplaceAllString(text, ""), nil
+}
+
 // noCacheLines is the cache block of Corefile.example that keeps the
 // cluster zone out of the cache.
 var noCacheLines = regexp.MustCompile(`(?m)^(\s+)cache 30 \{\n\s+disable success cluster\.local\n\s+disable denial cluster\.local\n\s+\}$`)

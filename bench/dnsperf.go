@@ -23,6 +23,11 @@ type perf struct {
 	// divided by the queries it answered: what a query costs, which other
 	// work on the machine disturbs far less than it disturbs QPS.
 	CPUPerQuery time.Duration
+	// AllocsPerQuery and BytesPerQuery are the Go heap allocations the
+	// server made during the run per query answered (all of the process,
+	// from the prometheus plugin's go_memstats counters): unlike time, they
+	// do not depend on what else the machine is doing.
+	AllocsPerQuery, BytesPerQuery float64
 }
 
 // dnsperfArgs is the load: fixed concurrency (Clients sockets, at most

@@ -138,6 +138,17 @@ type server struct {
 	toReady time.Duration // process start to the first 200 from /ready
 }
 
+// The Go runtime's allocation counters, as the prometheus plugin exports them.
+const (
+	mallocsTotal    = "go_memstats_mallocs_total"
+	allocBytesTotal = "go_memstats_alloc_bytes_total"
+)
+
+// memstats reads the allocation counters from the server's prometheus plugin.
+func (s *server) memstats() (map[string]float64, error) {
+	return metrics(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.ports.metrics), mallocsTotal, allocBytesTotal)
+}
+
 func (s *server) addr() string    { return fmt.Sprintf("127.0.0.1:%d", s.ports.dns) }
 func (s *server) vpcAddr() string { return fmt.Sprintf("127.0.0.1:%d", s.ports.vpc) }
 func (s *server) stop()           { s.proc.stop() }

@@ -10,9 +10,10 @@ import (
 
 // ReportOptions are what the report says about how it was made.
 type ReportOptions struct {
-	Command  string // the command that produced it (e.g. make bench)
-	Chart    string // the chart's file name, relative to the report; empty: none
-	Findings string // markdown included as the profiling/findings section
+	Command    string // the command that produced it (e.g. make bench)
+	Invocation string // what that command ran, if different
+	Chart      string // the chart's file name, relative to the report; empty: none
+	Findings   string // markdown included as the profiling/findings section
 }
 
 // Summary of one pair over the rounds.
@@ -27,11 +28,14 @@ type pairSummary struct {
 	OursCPU, UpCPU             time.Duration // CPU per query, medians
 	CPURatios                  []float64     // ours' CPU per query / upstream's, per round
 	CPURatio                   float64       // median of CPURatios
+	OursAllocs, UpAllocs       float64       // heap allocations per query, medians
+	OursBytes, UpBytes         float64       // heap bytes allocated per query, medians
 }
 
 func (p Pair) summary(whoami []perf) pairSummary {
 	var s pairSummary
 	var oq, uq, oc, uc []float64
+	var oa, ua, ob, ub []float64
 	var o50, o99, u50, u99, ocpu, ucpu []time.Duration
 	for i := range min(len(p.OursRuns), len(p.UpstreamRuns)) {
 		o, u := p.OursRuns[i], p.UpstreamRuns[i]
@@ -41,6 +45,7 @@ func (p Pair) summary(whoami []perf) pairSummary {
 			s.CPURatios = append(s.CPURatios, float64(o.CPUPerQuery)/float64(u.CPUPerQuery))
 		}
 		oq, uq = append(oq, o.QPS), append(uq, u.QPS)
+		oa, ua, ob, ub = append(oa, o.AllocsPerQuery), append(ua, u.AllocsPerQuery), append(ob, o.BytesPerQuery), append(ub, u.BytesPerQuery)
 		o50, o99 = append(o50, o.P50), append(o99, o.P99)
 		u50, u99 = append(u50, u.P50), append(u99, u.P99)
 		if i < len(whoami) && whoami[i].QPS > 0 {
@@ -52,6 +57,7 @@ func (p Pair) summary(whoami []perf) pairSummary {
 	s.OursP50, s.OursP99, s.UpP50, s.UpP99 = medianDur(o50), medianDur(o99), medianDur(u50), medianDur(u99)
 	s.OursOfCeiling, s.UpOfCeiling = median(oc), median(uc)
 	s.OursCPU, s.UpCPU, s.CPURatio = medianDur(ocpu), medianDur(ucpu), median(s.CPURatios)
+	s.OursAllocs, s.UpAllocs, s.OursBytes, s.UpBytes = median(oa), median(ua), median(ob), median(ub)
 	return s
 }
 
@@ -175,19 +181,19 @@ func (r *Results) Markdown(o ReportOptions) string {
 		pf("![QPS and p99 latency per setup](%s)\n\n", o.Chart)
 	}
 	pf("dnsperf, UDP with EDNS0, one query repeated, %d sockets with %d queries in flight (fixed concurrency), %v a round, %d rounds. ", cfg.Clients, cfg.Outstanding, cfg.Round, cfg.Rounds)
-	pf("Each side of each comparison is a coredns process of its own (9 in all, against the same kube-apiserver), so both sides of a pair have the same history; each measured run follows an unrecorded %v warm-up run against the same server. ", cfg.Warmup)
+	pf("Each side of each comparison is a coredns process of its own (%d in all, with the ceiling, against the same kube-apiserver), so both sides of a pair have the same history; each measured run follows an unrecorded %v warm-up run against the same server. ", 2*len(r.Throughput)+1, cfg.Warmup)
 	pf("QPS and latencies are medians over the rounds; latency percentiles come from dnsperf's per-response latencies (`-v`). ")
 	pf("\"of whoami\" is the fraction of the QPS that upstream's *whoami* plugin (a Corefile with nothing else) reached in the same round: the ceiling of this machine, this load generator and CoreDNS's server loop.\n\n")
-	pf("| setup | ours QPS | upstream QPS | QPS ratio (median) | QPS ratios per round | target | CPU per query, ours / upstream | CPU ratio (median) | ours p50 / p99 | upstream p50 / p99 | ours / upstream of whoami |\n")
-	pf("| --- | ---: | ---: | ---: | --- | --- | --- | ---: | --- | --- | --- |\n")
+	pf("| setup | ours QPS | upstream QPS | QPS ratio (median) | QPS ratios per round | target | CPU per query, ours / upstream | CPU ratio (median) | allocations per query, ours / upstream | bytes allocated per query, ours / upstream | ours p50 / p99 | upstream p50 / p99 | ours / upstream of whoami |\n")
+	pf("| --- | ---: | ---: | ---: | --- | --- | --- | ---: | --- | --- | --- | --- | --- |\n")
 	for _, p := range r.Throughput {
 		s := p.summary(r.Whoami)
 		tgt := "—"
 		if p.Target > 0 {
 			tgt = fmt.Sprintf("≥ %.2f %s", p.Target, metWord(s.Ratio >= p.Target))
 		}
-		pf("| %s | %.0f | %.0f | **%.3f** | %s | %s | %v / %v | %.3f | %v / %v | %v / %v | %.0f%% / %.0f%% |\n", p.Title, s.OursQPS, s.UpQPS, s.Ratio, floats(s.Ratios), tgt,
-			roundDur(s.OursCPU), roundDur(s.UpCPU), s.CPURatio,
+		pf("| %s | %.0f | %.0f | **%.3f** | %s | %s | %v / %v | %.3f | %.1f / %.1f | %.0f / %.0f | %v / %v | %v / %v | %.0f%% / %.0f%% |\n", p.Title, s.OursQPS, s.UpQPS, s.Ratio, floats(s.Ratios), tgt,
+			roundDur(s.OursCPU), roundDur(s.UpCPU), s.CPURatio, s.OursAllocs, s.UpAllocs, s.OursBytes, s.UpBytes,
 			roundDur(s.OursP50), roundDur(s.OursP99), roundDur(s.UpP50), roundDur(s.UpP99), 100*s.OursOfCeiling, 100*s.UpOfCeiling)
 	}
 	if len(r.Whoami) > 0 {
@@ -196,9 +202,9 @@ func (r *Results) Markdown(o ReportOptions) string {
 		for _, w := range r.Whoami {
 			q, p50, p99, cpu = append(q, w.QPS), append(p50, w.P50), append(p99, w.P99), append(cpu, w.CPUPerQuery)
 		}
-		pf("| ceiling: upstream *whoami* | | %.0f | | | | — / %v | | | %v / %v | |\n", median(q), roundDur(medianDur(cpu)), roundDur(medianDur(p50)), roundDur(medianDur(p99)))
+		pf("| ceiling: upstream *whoami* | | %.0f | | | | — / %v | | | | | %v / %v | |\n", median(q), roundDur(medianDur(cpu)), roundDur(medianDur(p50)), roundDur(medianDur(p99)))
 	}
-	pf("\nCPU per query is the server process's CPU time (user + system, from /proc/PID/stat) during the round divided by the queries it answered; the CPU ratio (ours ÷ upstream, per round, median; below 1 is cheaper) is the steadier measure of what a query costs, since other work on the machine moves QPS far more than it moves CPU per query. CPU ratios per round:\n\n")
+	pf("\nCPU per query is the server process's CPU time (user + system, from /proc/PID/stat) during the round divided by the queries it answered; the CPU ratio (ours ÷ upstream, per round, median; below 1 is cheaper) is the steadier measure of what a query costs, since other work on the machine moves QPS far more than it moves CPU per query. Allocations and bytes per query are the Go heap allocations of the whole server process during the round (`go_memstats_mallocs_total` and `go_memstats_alloc_bytes_total` from its prometheus plugin) divided by the queries it answered: they do not depend on the machine's load at all, so they show what each side does per query even where the timings are noisy. CPU ratios per round:\n\n")
 	for _, p := range r.Throughput {
 		pf("- %s: %s\n", p.Title, floats(p.summary(r.Whoami).CPURatios))
 	}
@@ -206,7 +212,7 @@ func (r *Results) Markdown(o ReportOptions) string {
 	for _, p := range r.Throughput {
 		pf("- %s: ours `%s` (%s), upstream `%s` (%s)\n", p.Title, p.Ours.query(), p.Ours.Server, p.Upstream.query(), p.Upstream.Server)
 	}
-	pf("\nThe upstream side of the VPC path is the same Service published headless (`api-headless`, same port, same %d endpoints): the answer upstream gives is the one ours gives for `stg-api` on the VPC listener. Before measuring, each query was asked once and the answers compared (ours and upstream must return the same records, %d of them):\n\n", cfg.Endpoints, cfg.Endpoints)
+	pf("\nThe upstream side of the VPC path is the same Service published headless (`api-headless`, same port, same %d endpoints): the answer upstream gives is the one ours gives for `stg-api` on the VPC listener. For the targets, upstream runs Corefile.example itself with the `envalias` and `headlessonly` stanzas taken out (the same server block, listeners, *acl* and *cache*), so that the ratio is what our two plugins cost; the last VPC row compares with upstream's stock Corefile instead, and so also counts what Corefile.example's *acl* and second listener (upstream plugins, configured for the VPC listener's security) cost. Before measuring, each query was asked once and the answers compared (ours and upstream must return the same records, %d of them):\n\n", cfg.Endpoints, cfg.Endpoints)
 	for _, s := range r.ThroughputSanity {
 		pf("- %s\n", s)
 	}
@@ -282,19 +288,14 @@ func (r *Results) Markdown(o ReportOptions) string {
 	pf("- control plane: etcd and kube-apiserver built by test/cluster, on loopback; coredns, dnsperf and the stub upstream behind `forward` on loopback too\n")
 	pf("- load average (1, 5, 15 min) when each phase began; this machine has %d cores, and other builds and tests may run on it at the same time:\n\n", m.CPUs)
 	pf("  | phase | time | load average |\n  | --- | --- | --- |\n")
-	busy := false
 	for _, l := range r.Load {
 		pf("  | %s | %s | %s |\n", l.Phase, l.At.UTC().Format("15:04:05"), l.LoadAvg)
-		var one float64
-		fmt.Sscanf(l.LoadAvg, "%f", &one)
-		if one > float64(m.CPUs)*0.75 {
-			busy = true
-		}
 	}
-	if busy {
-		pf("\n  The load average shows other work on the machine during this run (above what the bench itself causes between phases); ratios are taken between neighbouring runs to cancel it out as far as possible.\n")
-	}
+	pf("\n  The value at *start* is other work, from before any process of the bench ran. During the throughput phase the bench itself keeps about two tasks busy (the coredns under load and dnsperf), so a 1-minute load average well above 2 there means other builds or tests were running at the same time. The measured processes (coredns, dnsperf) ran at nice %d to keep such work from disturbing them, and the ratios are taken between neighbouring runs to cancel out what remains.\n", cfg.Nice)
 	pf("\nCommands:\n\n```sh\n%s\n```\n\n", o.Command)
+	if o.Invocation != "" && o.Invocation != o.Command {
+		pf("(that is `%s`), ", o.Invocation)
+	}
 	pf("which runs, per round and setup:\n\n```sh\n%s\n```\n\nand for the micro-benchmarks:\n\n```sh\n%s\n```\n", r.DNSPerfCommand, r.Micro.Command)
 	pf("\nThe code is in [bench/](../bench); the smoke variant (`go test ./bench/`, part of `make test`) runs each phase for a moment to keep it working.\n")
 	return b.String()

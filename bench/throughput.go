@@ -28,6 +28,9 @@ type endpoint struct {
 	Name   string
 	Type   uint16
 	Want   int // records in the answer; 0: any
+	// metrics: the Corefile has the prometheus plugin, which tells the
+	// allocations per query.
+	metrics bool
 }
 
 func (e endpoint) query() string {
@@ -58,6 +61,18 @@ func (b *bencher) throughput(ctx context.Context) error {
 	upStock := func(name string, qtype uint16, want int) side {
 		return side{"upstream, stock Corefile", b.upstream, b.files.stock, false, name, qtype, want}
 	}
+	ourVPC := func(name string, qtype uint16, want int) side {
+		return side{"ours, Corefile.example :5353", b.ours, b.files.exampleLocal, true, name, qtype, want}
+	}
+	ourInCluster := side{"ours, Corefile.example :53", b.ours, b.files.exampleLocal, false, clusterIPName, dns.TypeA, 1}
+	// Upstream with the same server block, less our two plugins.
+	upExample := func(vpc bool, name string, qtype uint16, want int) side {
+		label := "upstream, Corefile.example without envalias and headlessonly :53"
+		if vpc {
+			label = "upstream, Corefile.example without envalias and headlessonly :5353"
+		}
+		return side{label, b.upstream, b.files.exampleWithoutOurs, vpc, name, qtype, want}
+	}
 	specs := []struct {
 		key, title string
 		target     float64
@@ -67,14 +82,21 @@ func (b *bencher) throughput(ctx context.Context) error {
 			side{"ours, stock Corefile", b.ours, b.files.stock, false, clusterIPName, dns.TypeA, 1},
 			upStock(clusterIPName, dns.TypeA, 1)},
 		{"incluster-a", "Corefile.example in-cluster listener (:53), A of a ClusterIP Service", 0,
-			side{"ours, Corefile.example :53", b.ours, b.files.exampleLocal, false, clusterIPName, dns.TypeA, 1},
-			upStock(clusterIPName, dns.TypeA, 1)},
+			ourInCluster, upExample(false, clusterIPName, dns.TypeA, 1)},
 		{"vpc-a", fmt.Sprintf("VPC path, A (%d ready endpoints)", n), 0.95,
-			side{"ours, Corefile.example :5353", b.ours, b.files.exampleLocal, true, aliasName, dns.TypeA, n},
-			upStock(headlessName, dns.TypeA, n)},
+			ourVPC(aliasName, dns.TypeA, n),
+			upExample(true, headlessName, dns.TypeA, n)},
 		{"vpc-srv", fmt.Sprintf("VPC path, SRV (%d ready endpoints)", n), 0.95,
-			side{"ours, Corefile.example :5353", b.ours, b.files.exampleLocal, true, "_http._tcp." + aliasName, dns.TypeSRV, n},
-			upStock("_http._tcp."+headlessName, dns.TypeSRV, n)},
+			ourVPC("_http._tcp."+aliasName, dns.TypeSRV, n),
+			upExample(true, "_http._tcp."+headlessName, dns.TypeSRV, n)},
+		// Both listeners against upstream's stock Corefile: what
+		// Corefile.example's acl and its second listener (upstream's
+		// plugins) add on top of ours.
+		{"incluster-a-stock", "Corefile.example in-cluster listener (:53), A of a ClusterIP Service, against upstream's stock Corefile", 0,
+			ourInCluster, upStock(clusterIPName, dns.TypeA, 1)},
+		{"vpc-a-stock", fmt.Sprintf("VPC path, A (%d ready endpoints), against upstream's stock Corefile", n), 0,
+			ourVPC(aliasName, dns.TypeA, n),
+			upStock(headlessName, dns.TypeA, n)},
 	}
 	logf("throughput: starting a coredns for each side of %d comparisons, and upstream whoami", len(specs))
 	endpointOf := func(key string, sd side) (endpoint, error) {
@@ -86,7 +108,7 @@ func (b *bencher) throughput(ctx context.Context) error {
 		if sd.vpc {
 			addr = s.vpcAddr()
 		}
-		return endpoint{sd.label, s, addr, sd.name, sd.qtype, sd.want}, nil
+		return endpoint{Server: sd.label, srv: s, addr: addr, Name: sd.name, Type: sd.qtype, Want: sd.want, metrics: sd.label != whoamiLabel}, nil // the ceiling's Corefile has whoami only
 	}
 	var pairs []*Pair
 	for _, sp := range specs {
@@ -100,7 +122,7 @@ func (b *bencher) throughput(ctx context.Context) error {
 		}
 		pairs = append(pairs, p)
 	}
-	ceiling, err := endpointOf("ceiling", side{"upstream, whoami", b.upstream, b.files.whoami, false, whoamiName, dns.TypeA, 0})
+	ceiling, err := endpointOf("ceiling", side{whoamiLabel, b.upstream, b.files.whoami, false, whoamiName, dns.TypeA, 0})
 	if err != nil {
 		return err
 	}
@@ -167,7 +189,10 @@ func (b *bencher) throughput(ctx context.Context) error {
 	return nil
 }
 
-const whoamiName = "whoami.example."
+const (
+	whoamiName  = "whoami.example."
+	whoamiLabel = "upstream, whoami"
+)
 
 // perf measures one side for a round, after an unrecorded warm-up run of
 // cfg.Warmup right before it (connections, caches, the heap after an idle
@@ -178,6 +203,13 @@ func (b *bencher) perf(ctx context.Context, e endpoint) (perf, error) {
 		warm.Round = b.cfg.Warmup
 		if _, err := runDNSPerf(ctx, warm, b.cfg.Dir, e.addr, e.query()); err != nil {
 			return perf{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	var mem0 map[string]float64
+	if e.metrics {
+		var err error
+		if mem0, err = e.srv.memstats(); err != nil {
+			return perf{}, err
 		}
 	}
 	cpu0, err := e.srv.proc.cpu()
@@ -194,6 +226,15 @@ func (b *bencher) perf(ctx context.Context, e endpoint) (perf, error) {
 	}
 	if res.Completed > 0 {
 		res.CPUPerQuery = (cpu1 - cpu0) / time.Duration(res.Completed)
+	}
+	if e.metrics && res.Completed > 0 {
+		mem1, err := e.srv.memstats()
+		if err != nil {
+			return res, err
+		}
+		n := float64(res.Completed)
+		res.AllocsPerQuery = (mem1[mallocsTotal] - mem0[mallocsTotal]) / n
+		res.BytesPerQuery = (mem1[allocBytesTotal] - mem0[allocBytesTotal]) / n
 	}
 	if res.Completed == 0 || res.NoError < res.Completed*99/100 {
 		return res, fmt.Errorf("%s: only %d of %d responses were NOERROR", e.query(), res.NoError, res.Completed)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,7 +42,7 @@ func main() {
 		os.Exit(1)
 	}
 	r.Smoke = *smoke
-	opts := bench.ReportOptions{Command: *command}
+	opts := bench.ReportOptions{Command: *command, Invocation: "go run ./bench/cmd/warpdns-bench " + strings.Join(os.Args[1:], " ")}
 	if *findings != "" {
 		if data, err := os.ReadFile(*findings); err == nil {
 			opts.Findings = string(data)
