@@ -53,10 +53,22 @@ func BenchmarkRestoreSRV(b *testing.B) {
 }
 
 func benchmarkRestore(b *testing.B, qname string, qtype uint16, n int) {
+	w, reply := restoreFixture(b, qname, qtype, n)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.WriteMsg(reply); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// restoreFixture returns the restoring writer for qname and the reply the
+// kubernetes plugin gives for a Service with n ready endpoints.
+func restoreFixture(tb testing.TB, qname string, qtype uint16, n int) (*responseRestorer, *dns.Msg) {
 	a := newEnvalias(nil).aliaser
 	al, ok := a.parse(qname)
 	if !ok {
-		b.Fatalf("%s is not an alias", qname)
+		tb.Fatalf("%s is not an alias", qname)
 	}
 	reply := new(dns.Msg)
 	reply.SetQuestion(al.name, qtype)
@@ -71,12 +83,7 @@ func benchmarkRestore(b *testing.B, qname string, qtype uint16, n int) {
 			reply.Answer = append(reply.Answer, test.A(fmt.Sprintf("%s 5 IN A %s", al.name, ip)))
 		}
 	}
+	reply.SetEdns0(1232, false)
 	q := dns.Question{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}
-	w := &responseRestorer{ResponseWriter: &test.ResponseWriter{}, question: q, alias: al}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := w.WriteMsg(reply); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return &responseRestorer{ResponseWriter: &test.ResponseWriter{}, question: q, alias: al}, reply
 }

@@ -545,3 +545,33 @@ func TestParseNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreAllocs: restoring a reply costs a few allocations, not a few
+// per record (the copies come out of one allocation per record type, the
+// names out of one buffer), and the records that do not name the alias (the
+// OPT record here) are passed on as they are.
+func TestRestoreAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		qname  string
+		qtype  uint16
+		allocs float64
+	}{
+		{"stg-api.platform.svc.cluster.local.", dns.TypeA, 3},
+		{"_http._tcp.stg-api.platform.svc.cluster.local.", dns.TypeSRV, 6},
+	} {
+		w, reply := restoreFixture(t, tc.qname, tc.qtype, 10)
+		opt := reply.IsEdns0()
+		restored := w.restored(reply)
+		if restored.IsEdns0() != opt {
+			t.Errorf("%s: the OPT record was copied", tc.qname)
+		}
+		for _, rr := range append(slices.Clone(restored.Answer), restored.Extra...) {
+			if rr.Header().Rrtype != dns.TypeOPT && !strings.HasSuffix(rr.Header().Name, "stg-api.platform.svc.cluster.local.") {
+				t.Errorf("%s: %s not restored", tc.qname, rr)
+			}
+		}
+		if n := testing.AllocsPerRun(100, func() { w.restored(reply) }); n > tc.allocs {
+			t.Errorf("%s: %v allocations, want at most %v", tc.qname, n, tc.allocs)
+		}
+	}
+}

@@ -44,10 +44,28 @@ func (h *Headlessonly) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dn
 	// kubernetes plugin's own, so fallthrough behaves exactly as configured there. It is made per
 	// query because the plugin finishes its own setup (local IPs) after our OnStartup, and it is
 	// cheap: Kubernetes.ServeDNS has a value receiver, so stock copies the struct per query too.
-	view := *h.k
-	view.APIConn = &headlessConn{apiConn: h.k.APIConn, h: h, server: server}
-	return view.ServeDNS(ctx, w, r)
+	// It lives on the heap with the cache view, in one allocation, and is called as stock calls
+	// the plugin (through plugin.Handler): a copy of the 424-byte struct in this frame would make
+	// every selected query's stack deeper than stock's, and a goroutine that outgrows its stack
+	// pays for copying all of it.
+	v := new(headlessView)
+	v.k = *h.k
+	v.conn.apiConn, v.conn.h, v.conn.server = h.k.APIConn, h, server
+	v.k.APIConn = &v.conn
+	return v.handler().ServeDNS(ctx, w, r)
 }
+
+// headlessView is the kubernetes plugin as one selected query sees it.
+type headlessView struct {
+	k    kubernetes.Kubernetes
+	conn headlessConn
+}
+
+// handler is not inlined so that the call through it stays an interface call, to the
+// compiler-made wrapper that copies the struct in a frame of its own, as stock's call does.
+//
+//go:noinline
+func (v *headlessView) handler() plugin.Handler { return &v.k }
 
 // selected reports whether r is one we serve headless-style. Every query of the server block
 // passes through here, so the checks that cannot allocate come first: with `ports`, queries on
