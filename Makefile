@@ -53,7 +53,7 @@ e2e:
 # Ours against upstream CoreDNS v1.15.0 on this machine, loopback only:
 # dnsperf throughput and latency, memory and startup with 10,000 Services,
 # propagation of endpoint readiness flips, the plugins' Go benchmarks. About
-# 15 minutes; writes docs/benchmarks.md and docs/benchmarks.png. Needs
+# 20 minutes; writes docs/benchmarks.md and docs/benchmarks.png. Needs
 # dnsperf (Debian package dnsperf). Not part of make test (a smoke variant
 # of it is: go test ./bench/).
 .PHONY: bench

@@ -201,7 +201,7 @@ type headlessConn struct {
 	epOK  bool
 
 	// Room for SvcIndex's answer when it is one Service (a name is unique in its namespace), so
-	// that a query allocates once, for this struct. Each is used once; later answers allocate.
+	// that a query allocates once, for its headlessView. Each is used once; later answers allocate.
 	oneList           [1]*object.Service
 	oneService        object.Service
 	listUsed, svcUsed bool
