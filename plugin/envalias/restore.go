@@ -103,35 +103,29 @@ func (r *restoredReply) restore(rr dns.RR) dns.RR {
 	owner := r.name(h.Name)
 	switch rr := rr.(type) {
 	case *dns.A:
-		if owner == h.Name {
-			return rr
+		if owner != h.Name {
+			return renamedCopy(&r.a, rr, owner)
 		}
-		c := r.a.copyOf(rr)
-		c.Hdr.Name = owner
-		return c
+		return rr
 	case *dns.AAAA:
-		if owner == h.Name {
-			return rr
+		if owner != h.Name {
+			return renamedCopy(&r.aaaa, rr, owner)
 		}
-		c := r.aaaa.copyOf(rr)
-		c.Hdr.Name = owner
-		return c
+		return rr
 	case *dns.SRV:
-		target := r.name(rr.Target)
-		if owner == h.Name && target == rr.Target {
-			return rr
+		if target := r.name(rr.Target); owner != h.Name || target != rr.Target {
+			c := renamedCopy(&r.srv, rr, owner)
+			c.Target = target
+			return c
 		}
-		c := r.srv.copyOf(rr)
-		c.Hdr.Name, c.Target = owner, target
-		return c
+		return rr
 	case *dns.CNAME:
-		target := r.name(rr.Target)
-		if owner == h.Name && target == rr.Target {
-			return rr
+		if target := r.name(rr.Target); owner != h.Name || target != rr.Target {
+			c := renamedCopy(&r.cname, rr, owner)
+			c.Target = target
+			return c
 		}
-		c := r.cname.copyOf(rr)
-		c.Hdr.Name, c.Target = owner, target
-		return c
+		return rr
 	case *dns.SOA:
 		// A negative answer's SOA is the apex of the zone the question is
 		// in; in the domain form that is ENV.DOMAIN, not ZONE.
@@ -192,6 +186,16 @@ func (r *restoredReply) join(prefix, suffix string) string {
 type recordBatch[T any] struct {
 	n   int
 	buf []T
+}
+
+// renamedCopy returns a copy of rr, taken from b, with the owner name given.
+func renamedCopy[T any, P interface {
+	*T
+	dns.RR
+}](b *recordBatch[T], rr P, owner string) P {
+	c := P(b.copyOf(rr))
+	c.Header().Name = owner
+	return c
 }
 
 func (b *recordBatch[T]) copyOf(rr *T) *T {
