@@ -108,7 +108,7 @@ func (b *bencher) throughput(ctx context.Context) error {
 		if sd.vpc {
 			addr = s.vpcAddr()
 		}
-		return endpoint{Server: sd.label, srv: s, addr: addr, Name: sd.name, Type: sd.qtype, Want: sd.want, metrics: sd.label != whoamiLabel}, nil // the ceiling's Corefile has whoami only
+		return endpoint{Server: sd.label, srv: s, addr: addr, Name: sd.name, Type: sd.qtype, Want: sd.want, metrics: true}, nil
 	}
 	var pairs []*Pair
 	for _, sp := range specs {
@@ -122,10 +122,11 @@ func (b *bencher) throughput(ctx context.Context) error {
 		}
 		pairs = append(pairs, p)
 	}
-	ceiling, err := endpointOf("ceiling", side{whoamiLabel, b.upstream, b.files.whoami, false, whoamiName, dns.TypeA, 0})
+	ceiling, err := endpointOf("ceiling", side{"upstream, whoami", b.upstream, b.files.whoami, false, whoamiName, dns.TypeA, 0})
 	if err != nil {
 		return err
 	}
+	ceiling.metrics = false // its Corefile has whoami only
 	// Propagation uses the VPC-path server; the others stop after this phase.
 	b.exampleServer = pairs[2].Ours.srv
 
@@ -189,10 +190,7 @@ func (b *bencher) throughput(ctx context.Context) error {
 	return nil
 }
 
-const (
-	whoamiName  = "whoami.example."
-	whoamiLabel = "upstream, whoami"
-)
+const whoamiName = "whoami.example."
 
 // perf measures one side for a round, after an unrecorded warm-up run of
 // cfg.Warmup right before it (connections, caches, the heap after an idle

@@ -202,9 +202,9 @@ type headlessConn struct {
 
 	// Room for SvcIndex's answer when it is one Service (a name is unique in its namespace), so
 	// that a query allocates once, for its headlessView. Each is used once; later answers allocate.
-	oneList           [1]*object.Service
-	oneService        object.Service
-	listUsed, svcUsed bool
+	oneList    [1]*object.Service // used once oneList[0] is set
+	oneService object.Service
+	svcUsed    bool
 }
 
 // none is shared by every rewritten Service; nothing writes to it.
@@ -229,8 +229,7 @@ func (c *headlessConn) SvcIndex(key string) []*object.Service {
 }
 
 func (c *headlessConn) cloneList(svcs []*object.Service) []*object.Service {
-	if len(svcs) == 1 && !c.listUsed {
-		c.listUsed = true
+	if len(svcs) == 1 && c.oneList[0] == nil {
 		c.oneList[0] = svcs[0]
 		return c.oneList[:]
 	}
