@@ -733,7 +733,7 @@ func goAttributeMap(t *testing.T, path string, m *ast.CompositeLit) map[string]*
 			Optional: isTrue(fieldValue(lit, "Optional")),
 			Computed: isTrue(fieldValue(lit, "Computed")),
 		}
-		nested := fieldValue(lit, "Attributes") // SingleNestedAttribute
+		nested := fieldValue(lit, "Attributes")                 // SingleNestedAttribute
 		if obj := fieldValue(lit, "NestedObject"); obj != nil { // List/Set/MapNestedAttribute
 			nested = fieldValue(obj, "Attributes")
 		}
