@@ -559,6 +559,25 @@ func checkResolverRegex(t *testing.T, root string, env *tfModule) {
 	if want := `dns.fqdn matches "` + got + `"`; traffic.AsString() != want {
 		t.Errorf("traffic = %s, want %s", traffic.AsString(), want)
 	}
+	// Dual-stack load balancers: IPv4 and IPv6 resolvers (issue 14), both
+	// keys of the provider's dns_resolvers (checked against its schema).
+	if rs, ok := pol.Body.Attributes["rule_settings"].Expr.(*hclsyntax.ObjectConsExpr); ok {
+		keysSeen := map[string]bool{}
+		for _, item := range rs.Items {
+			if hcl.ExprAsKeyword(item.KeyExpr) == "dns_resolvers" {
+				if dr, ok := item.ValueExpr.(*hclsyntax.ObjectConsExpr); ok {
+					for _, it := range dr.Items {
+						keysSeen[hcl.ExprAsKeyword(it.KeyExpr)] = true
+					}
+				}
+			}
+		}
+		if !keysSeen["ipv4"] || !keysSeen["ipv6"] {
+			t.Errorf("resolver policy: dns_resolvers sets %v, want ipv4 and ipv6 (lb_ips may be either)", keys(keysSeen))
+		}
+	} else {
+		t.Error("resolver policy: rule_settings is not an object")
+	}
 	for attr, want := range map[string]string{"action": `"resolve"`, "filters": `["dns_resolver"]`} {
 		src := string(pol.Body.Attributes[attr].SrcRange.SliceBytes(fileBytes(t, pol)))
 		if !strings.HasSuffix(strings.ReplaceAll(src, " ", ""), "="+want) {
