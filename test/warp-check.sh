@@ -10,7 +10,14 @@
 # When the system resolver fails (NXDOMAIN, timeout) for a name under one of
 # the device's Local Domain Fallback domains while the Gateway path answers,
 # it says so and prints the fix: WARP keeps such names on the laptop, before
-# any resolver policy (Cloudflare's default list holds `local`).
+# any resolver policy (Cloudflare's default list holds `local`). The system
+# resolver is the WARP client's DNS proxy, which sends Gateway over DoH only
+# what Local Domain Fallback does not keep ("Your Local Domain Fallback
+# configuration determines which DNS requests are sent to Gateway via DoH",
+# https://developers.cloudflare.com/cloudflare-one/team-and-resources/devices/warp/configure-warp/route-traffic/warp-architecture/;
+# "Cloudflare will apply client-side Local Domain Fallback rules first",
+# .../route-traffic/local-domains/). The Gateway path to compare with is the
+# load balancer the resolver policy forwards to, unchanged (or -g).
 #
 # One line per check, PASS or FAIL; a failure says its likely cause. Exit
 # status 0 when every check passed, 1 otherwise, 2 on a usage error. Works

@@ -10,6 +10,9 @@
 // production Corefile.example (envalias stg or prd) on its CoreDNS pod's IP,
 // a kube-dns-nlb stand-in on a static IP, and HTTP servers on the pod IPs of
 // Service api in namespace platform. See topology_test.go for the addresses.
+// The laptop's resolver is a WARP client stand-in (warp_test.go) that keeps
+// names under its Local Domain Fallback list on the laptop, as the client
+// does, with the list our Terraform device-profile module writes.
 //
 // It needs root and `ip netns`, and runs only when asked: `make e2e`
 // (WARPDNS_E2E=1). It prints a table of its checks; without root or ip
