@@ -60,8 +60,10 @@ resource "cloudflare_zero_trust_device_custom_profile" "this" {
   }])
 }
 
-# The profile's whole fallback list (this resource replaces it), in both
-# modes.
+# The profile's whole fallback list, in both modes: the resource's domains
+# (a required set, provider v5.22.0
+# internal/services/zero_trust_device_custom_profile_local_domain_fallback/schema.go)
+# are the list the devices of this profile get, defaults included.
 resource "cloudflare_zero_trust_device_custom_profile_local_domain_fallback" "this" {
   account_id = var.account_id
   policy_id  = cloudflare_zero_trust_device_custom_profile.this.policy_id
