@@ -103,7 +103,7 @@ func buildImage(o options) (v1.Image, error) {
 		"org.opencontainers.image.revision":    o.revision,
 		"org.opencontainers.image.licenses":    "Apache-2.0",
 	}
-	cf.History = []v1.History{{Created: v1.Time{Time: o.created}, CreatedBy: "make image (test/image): /coredns, /etc/passwd, /etc/group", Comment: "no base image"}}
+	cf.History = []v1.History{{Created: v1.Time{Time: o.created}, CreatedBy: "make image (tools/warpdns-image): /coredns, /etc/passwd, /etc/group", Comment: "no base image"}}
 	return mutate.ConfigFile(img, cf)
 }
 

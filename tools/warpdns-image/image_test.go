@@ -46,7 +46,7 @@ func TestImage(t *testing.T) {
 	run := exec.CommandContext(ctx, "go", "run", ".", "-binary", bin, "-out", out, "-tag", "registry.example.com/warpdns:9.9.9", "-version", "9.9.9")
 	run.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
 	if msg, err := run.CombinedOutput(); err != nil {
-		t.Fatalf("go run ./test/image: %v\n%s", err, msg)
+		t.Fatalf("go run ./warpdns-image: %v\n%s", err, msg)
 	} else {
 		t.Logf("%s", msg)
 	}
