@@ -83,11 +83,25 @@ manifests-check:
 manifests-corefiles:
 	$(GO) -C test test -count=1 -run 'TestCorefiles$$' ./manifests/ -update
 
-# An OCI image (docker save tarball) of bin/coredns, without a daemon or
-# network: no base image, user 65532, entrypoint /coredns as upstream's.
-# docker load -i bin/warpdns-image.tar (or push the tarball with crane).
-image: build
-	$(GO) -C tools run ./warpdns-image -binary $(CURDIR)/$(BIN)/coredns -out $(CURDIR)/$(BIN)/warpdns-image.tar -tag $(IMAGE) -version $(VERSION) -revision $(COMMIT)
+# A multi-platform OCI image of our coredns, without a daemon or network:
+# ./cmd/coredns cross-compiled (CGO off) for each of PLATFORMS, one image per
+# platform with no base image, user 65532, entrypoint /coredns as upstream's,
+# tied by an OCI image index that also carries each binary's CycloneDX SBOM.
+# bin/warpdns-image.tar is an OCI image layout, also unpacked into
+# bin/warpdns-image/; push it with one of
+#   crane push bin/warpdns-image $(IMAGE)
+#   skopeo copy --all oci-archive:bin/warpdns-image.tar docker://$(IMAGE)
+PLATFORMS   ?= linux/amd64 linux/arm64
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)
+image:
+	@for p in $(PLATFORMS); do \
+		echo "== CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} go build ./cmd/coredns"; \
+		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(BIN)/$${p%/*}-$${p#*/}/coredns ./cmd/coredns || exit 1; \
+	done
+	$(GO) -C tools run ./warpdns-image $(foreach p,$(PLATFORMS),-binary $(CURDIR)/$(BIN)/$(subst /,-,$(p))/coredns) \
+		-out $(CURDIR)/$(BIN)/warpdns-image.tar -tag $(IMAGE) -version $(VERSION) -revision $(REVISION)
+	rm -rf $(BIN)/warpdns-image && mkdir -p $(BIN)/warpdns-image && tar -xf $(BIN)/warpdns-image.tar -C $(BIN)/warpdns-image
 
 # Every native fuzz target of the plugins, FUZZTIME each (make test runs
 # their seed corpora only).
