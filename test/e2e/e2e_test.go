@@ -486,8 +486,8 @@ func ttlAndCache(corefile string) (ttl, cache time.Duration, err error) {
 
 func buildStandin(ctx context.Context, root, dir string) (string, error) {
 	out := filepath.Join(dir, "standin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./test/e2e/standin")
-	cmd.Dir = root
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./e2e/standin")
+	cmd.Dir = filepath.Join(root, "test") // the test module
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./test/e2e/standin: %w\n%s", err, output)
 	}

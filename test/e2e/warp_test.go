@@ -120,7 +120,7 @@ func (w *world) ldfDefault() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := inNetns(w.tp.laptop, "bash", filepath.Join(root, "test", "warp-check.sh"),
+	out, err := inNetns(w.tp.laptop, "bash", filepath.Join(root, "tools", "warp-check.sh"),
 		"-r", warpDefaultProxyIP, "-g", gatewayIP, "-f", strings.Join(def.Suffixes(), ","),
 		"-s", "10.96.0.0/16", "api."+namespace, "stg").CombinedOutput()
 	if err == nil {

@@ -1,4 +1,4 @@
-// Package warpcheck tests test/warp-check.sh, the script a person runs on a
+// Package warpcheck tests tools/warp-check.sh, the script a person runs on a
 // laptop with WARP on, against what `make run` runs: a real control plane
 // with the demo world and our coredns with Corefile.example on loopback (the
 // VPC-facing listener standing in for the load balancer, and for Gateway
@@ -122,7 +122,7 @@ func (w *world) checkEnv(t *testing.T, env []string, args ...string) (string, in
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(w.root, "test", "warp-check.sh")}, args...)...)
+	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(w.root, "tools", "warp-check.sh")}, args...)...)
 	cmd.Env = append(append(os.Environ(), "WARPCLI=/nonexistent/warp-cli"), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -413,7 +413,7 @@ func TestShellcheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(sc, filepath.Join(root, "test", "warp-check.sh")).CombinedOutput(); err != nil {
-		t.Errorf("shellcheck test/warp-check.sh: %v\n%s", err, out)
+	if out, err := exec.Command(sc, filepath.Join(root, "tools", "warp-check.sh")).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck tools/warp-check.sh: %v\n%s", err, out)
 	}
 }

@@ -24,9 +24,9 @@
 # with the bash 3.2 of macOS; needs only dig.
 #
 # Examples (docs/deploy.md, "Verify"):
-#   test/warp-check.sh api.platform stg=10.0.12.53 prd=10.1.12.53
-#   test/warp-check.sh -d k8s.example.com api.platform stg=10.0.12.53   # Local Domain Fallback
-#   test/warp-check.sh -r 127.0.0.1:1054 -s 10.96.0.0/16 api.platform stg=127.0.0.1:1054   # make run
+#   tools/warp-check.sh api.platform stg=10.0.12.53 prd=10.1.12.53
+#   tools/warp-check.sh -d k8s.example.com api.platform stg=10.0.12.53   # Local Domain Fallback
+#   tools/warp-check.sh -r 127.0.0.1:1054 -s 10.96.0.0/16 api.platform stg=127.0.0.1:1054   # make run
 
 set -u
 
