@@ -106,7 +106,7 @@ func (b *bencher) startPairs(ctx context.Context, specs []pairSpec) ([]*Pair, er
 		for _, other := range p.sides()[1:] {
 			theirs, err := b.sanity(other.endpoint)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w; its log:\n%s", err, tail(other.srv.Log(), 15))
 			}
 			if !slices.Equal(ours, theirs) {
 				return nil, fmt.Errorf("%s: ours answers %v, %s %v", p.Title, ours, other.Server, theirs)

@@ -40,17 +40,26 @@ func BuildOurCoreDNS(ctx context.Context, dir string) (string, error) {
 	if bin := os.Getenv("WARPDNS_COREDNS"); bin != "" {
 		return bin, nil
 	}
-	root, err := RepoRoot()
-	if err != nil {
+	out := filepath.Join(dir, "coredns")
+	if err := GoBuild(ctx, "./cmd/coredns", out); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "coredns")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/coredns")
+	return out, nil
+}
+
+// GoBuild builds pkg (a path relative to the repository root, such as
+// ./cmd/coredns) to out.
+func GoBuild(ctx context.Context, pkg, out string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if output, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/coredns: %w\n%s", err, output)
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, output)
 	}
-	return out, nil
+	return nil
 }
 
 // CoreDNS is a coredns process started from a Corefile.
