@@ -33,7 +33,10 @@ func TestSmoke(t *testing.T) {
 	}
 	r.Smoke = true
 
-	md := r.Markdown(ReportOptions{Command: "go test ./bench/", Chart: "benchmarks.png", Findings: "findings"})
+	md, err := r.Markdown(ReportOptions{Command: "go test ./bench/", Chart: "benchmarks.png", Findings: "findings"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{
 		"| setup | ours QPS | upstream QPS |",
 		"| stock Corefile, A of a ClusterIP Service |",
@@ -45,27 +48,42 @@ func TestSmoke(t *testing.T) {
 		"| upstream, stock Corefile |",
 		"| ours, Corefile.example |",
 		"| Corefile.example as it is (the production setting) | 10 |",
+		"| saturated, stock Corefile, A of a ClusterIP Service |",
+		"| saturated, plain block, A (10 ready endpoints) |",
+		"| saturated, plain block, SRV (10 ready endpoints) |",
+		"| ours, stock Corefile, binary as the linker wrote it |",
+		"RSS after sync vs upstream, small world",
 		"BenchmarkServeDNSHeadless",
 		"BenchmarkServeDNSAliased",
 		"## Targets",
-		"![QPS and p99 latency per setup](benchmarks.png)",
+		"](benchmarks.png)",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
-	if len(r.Throughput) != 6 || len(r.Whoami) != 1 || len(r.Scale.Setups) != 3 || len(r.Propagation) != 1 {
-		t.Errorf("results: %d pairs, %d whoami runs, %d scale setups, %d propagation variants; want 6, 1, 3, 1",
-			len(r.Throughput), len(r.Whoami), len(r.Scale.Setups), len(r.Propagation))
+	if len(r.Throughput) != 6 || len(r.Saturated) != 3 || len(r.Whoami) != 1 || len(r.SmallWorld.Setups) != 3 || len(r.Scale.Setups) != 3 || len(r.Propagation) != 1 {
+		t.Errorf("results: %d pairs, %d saturated, %d whoami runs, %d small-world and %d scale setups, %d propagation variants; want 6, 3, 1, 3, 3, 1",
+			len(r.Throughput), len(r.Saturated), len(r.Whoami), len(r.SmallWorld.Setups), len(r.Scale.Setups), len(r.Propagation))
+	}
+	for _, p := range r.Saturated {
+		if p.Key == "sat-plain-a" && p.Peer == nil && p.NoPeer == "" {
+			t.Errorf("%s: neither a k8s_gateway side nor why not", p.Title)
+		}
+		for _, sd := range p.sides() {
+			if len(sd.Runs) != 1 || sd.Runs[0].CPUPerQuery <= 0 {
+				t.Errorf("%s, %s: runs %+v", p.Title, sd.Server, sd.Runs)
+			}
+		}
 	}
 	for _, p := range r.Throughput {
-		for _, run := range append(p.OursRuns, p.UpstreamRuns...) {
+		for _, run := range append(p.Ours.Runs, p.Upstream.Runs...) {
 			if run.AllocsPerQuery <= 0 || run.BytesPerQuery <= 0 {
 				t.Errorf("%s: no allocations per query in %+v", p.Title, run)
 			}
 		}
 	}
-	for _, s := range r.Scale.Setups {
+	for _, s := range append(r.SmallWorld.Setups, r.Scale.Setups...) {
 		if len(s.Samples) != 1 || s.Samples[0].RSS == 0 || s.Samples[0].HeapInuse == 0 || len(s.Samples[0].Watches) == 0 {
 			t.Errorf("%s: samples %+v", s.Name, s.Samples)
 		}

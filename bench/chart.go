@@ -3,160 +3,161 @@ package bench
 import (
 	"bytes"
 	"fmt"
-	"image"
 	"image/color"
-	"image/draw"
-	"image/png"
+	"slices"
+	"strconv"
 	"time"
-)
 
-var (
-	colOurs     = color.RGBA{0x1f, 0x6f, 0xc5, 0xff}
-	colUpstream = color.RGBA{0x9a, 0x9a, 0x9a, 0xff}
-	colCeiling  = color.RGBA{0x3a, 0xa0, 0x5a, 0xff}
-	colText     = color.RGBA{0x20, 0x20, 0x20, 0xff}
-	colAxis     = color.RGBA{0xd0, 0xd0, 0xd0, 0xff}
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // chartLabels are the short names of the setups in the chart.
 var chartLabels = map[string]string{
-	"stock-a":           "STOCK, A",
-	"incluster-a":       "EXAMPLE :53, A",
-	"vpc-a":             "VPC PATH, A",
-	"vpc-srv":           "VPC PATH, SRV",
-	"vpc-a-stock":       "VPC A, UP STOCK",
-	"incluster-a-stock": ":53 A, UP STOCK",
+	"stock-a":           "stock\nA",
+	"incluster-a":       "example :53\nA",
+	"vpc-a":             "VPC path\nA",
+	"vpc-srv":           "VPC path\nSRV",
+	"incluster-a-stock": ":53 A vs\nup. stock",
+	"vpc-a-stock":       "VPC A vs\nup. stock",
+	"sat-stock-a":       "saturated\nstock A",
+	"sat-plain-a":       "saturated\nplain A",
+	"sat-plain-srv":     "saturated\nplain SRV",
 }
 
-type bar struct {
-	value float64
-	text  string
-	col   color.RGBA
+// series is one kind of side (ours, upstream, k8s_gateway) across the
+// comparisons; a comparison without that side has no bar.
+type series struct {
+	name  string
+	color color.Color
+	runs  func(Pair) []perf
 }
 
-type barGroup struct {
-	label string
-	note  string // e.g. the ratio, drawn under the label
-	bars  []bar
+var chartSeries = []series{
+	{"ours", color.RGBA{0x1f, 0x6f, 0xc5, 0xff}, func(p Pair) []perf { return p.Ours.Runs }},
+	{"upstream " + upstreamVersion, color.RGBA{0x9a, 0x9a, 0x9a, 0xff}, func(p Pair) []perf { return p.Upstream.Runs }},
+	{"k8s_gateway", color.RGBA{0xe0, 0x8a, 0x1e, 0xff}, func(p Pair) []perf {
+		if p.Peer == nil {
+			return nil
+		}
+		return p.Peer.Runs
+	}},
 }
 
-// Chart draws the throughput results as a PNG: QPS per setup (ours,
-// upstream, and the whoami ceiling), and p99 latency per setup.
+// Chart draws the throughput comparisons as a PNG: QPS and server CPU per
+// query per setup and side, each bar the median over the rounds with an
+// error bar from the lowest to the highest round.
 func (r *Results) Chart() ([]byte, error) {
-	var qps, p99, cpu []barGroup
-	for _, p := range r.Throughput {
-		s := p.summary(r.Whoami)
-		label := chartLabels[p.Key]
-		if label == "" {
-			label = p.Key
-		}
-		note := fmt.Sprintf("RATIO %.3f", s.Ratio)
-		qps = append(qps, barGroup{label, note, []bar{
-			{s.OursQPS, fmt.Sprintf("%.0f", s.OursQPS), colOurs},
-			{s.UpQPS, fmt.Sprintf("%.0f", s.UpQPS), colUpstream},
-		}})
-		p99 = append(p99, barGroup{label, "", []bar{
-			{ms(s.OursP99), fmt.Sprintf("%.2f MS", ms(s.OursP99)), colOurs},
-			{ms(s.UpP99), fmt.Sprintf("%.2f MS", ms(s.UpP99)), colUpstream},
-		}})
-		cpu = append(cpu, barGroup{label, fmt.Sprintf("RATIO %.3f", s.CPURatio), []bar{
-			{us(s.OursCPU), fmt.Sprintf("%.1f US", us(s.OursCPU)), colOurs},
-			{us(s.UpCPU), fmt.Sprintf("%.1f US", us(s.UpCPU)), colUpstream},
-		}})
+	pairs := slices.Concat(r.Throughput, r.Saturated)
+	qps, err := barPlot(pairs, "Queries per second (higher is better)", "QPS", func(x perf) float64 { return x.QPS })
+	if err != nil {
+		return nil, err
 	}
-	if len(r.Whoami) > 0 {
-		var q []float64
-		var l, c []time.Duration
-		for _, w := range r.Whoami {
-			q, l, c = append(q, w.QPS), append(l, w.P99), append(c, w.CPUPerQuery)
-		}
-		wq, wl, wc := median(q), medianDur(l), medianDur(c)
-		cpu = append(cpu, barGroup{"WHOAMI (CEILING)", "", []bar{{us(wc), fmt.Sprintf("%.1f US", us(wc)), colCeiling}}})
-		qps = append(qps, barGroup{"WHOAMI (CEILING)", "", []bar{{wq, fmt.Sprintf("%.0f", wq), colCeiling}}})
-		p99 = append(p99, barGroup{"WHOAMI (CEILING)", "", []bar{{ms(wl), fmt.Sprintf("%.2f MS", ms(wl)), colCeiling}}})
+	cpu, err := barPlot(pairs, "Server CPU per query (lower is better)", "µs per query", func(x perf) float64 {
+		return float64(x.CPUPerQuery) / float64(time.Microsecond)
+	})
+	if err != nil {
+		return nil, err
 	}
+	qps.Title.Text = fmt.Sprintf("Ours vs upstream CoreDNS %s, same machine, same run: median of the rounds, bars from min to max\n%s", upstreamVersion, qps.Title.Text)
 
-	const (
-		width   = 1000
-		margin  = 24
-		labelW  = 220
-		valueW  = 130
-		barH    = 18
-		barGap  = 4
-		groupGp = 16
-		scale   = 2
-	)
-	panelH := func(groups []barGroup) int {
-		h := 40
-		for _, g := range groups {
-			h += len(g.bars)*(barH+barGap) + groupGp
-		}
-		return h
-	}
-	height := margin + 40 + panelH(qps) + 20 + panelH(p99) + 20 + panelH(cpu) + margin
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-
-	// Title and legend.
-	y := margin
-	drawText(img, margin, y, fmt.Sprintf("OURS VS UPSTREAM COREDNS %s, SAME MACHINE, MEDIAN OF %d ROUNDS", upstreamVersion, r.Config.Rounds), scale, colText)
-	y += 24
-	x := margin
-	for _, l := range []struct {
-		text string
-		col  color.RGBA
-	}{{"OURS", colOurs}, {"UPSTREAM " + upstreamVersion, colUpstream}, {"UPSTREAM WHOAMI", colCeiling}} {
-		fill(img, x, y, 14, 14, l.col)
-		drawText(img, x+20, y, l.text, scale, colText)
-		x += 20 + textWidth(l.text, scale) + 30
-	}
-	y += 40
-
-	panel := func(title string, groups []barGroup) {
-		drawText(img, margin, y, title, scale, colText)
-		y += 30
-		maxV := 0.0
-		for _, g := range groups {
-			for _, b := range g.bars {
-				maxV = max(maxV, b.value)
-			}
-		}
-		if maxV == 0 {
-			maxV = 1
-		}
-		area := width - 2*margin - labelW - valueW
-		x0 := margin + labelW
-		top := y
-		for _, g := range groups {
-			drawText(img, margin, y+2, g.label, scale, colText)
-			if g.note != "" {
-				drawText(img, margin, y+barH+barGap+4, g.note, 1, colText)
-			}
-			for _, b := range g.bars {
-				w := int(b.value / maxV * float64(area))
-				fill(img, x0, y, max(w, 1), barH, b.col)
-				drawText(img, x0+w+6, y+2, b.text, scale, colText)
-				y += barH + barGap
-			}
-			y += groupGp
-		}
-		fill(img, x0-1, top-4, 1, y-top, colAxis)
-		y += 10
-	}
-	panel("QUERIES PER SECOND (HIGHER IS BETTER)", qps)
-	panel("P99 LATENCY (LOWER IS BETTER)", p99)
-	panel("SERVER CPU PER QUERY, MICROSECONDS (LOWER IS BETTER)", cpu)
-
+	img := vgimg.New(13*vg.Inch, 10*vg.Inch)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(10), PadBottom: vg.Points(10), PadLeft: vg.Points(10), PadRight: vg.Points(10), PadY: vg.Points(20)}
+	canvases := plot.Align([][]*plot.Plot{{qps}, {cpu}}, tiles, dc)
+	qps.Draw(canvases[0][0])
+	cpu.Draw(canvases[1][0])
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-func fill(img *image.RGBA, x, y, w, h int, c color.Color) {
-	draw.Draw(img, image.Rect(x, y, x+w, y+h), &image.Uniform{c}, image.Point{}, draw.Src)
+// barPlot is one panel: a group of bars per comparison, one bar per side.
+func barPlot(pairs []Pair, title, ylabel string, value func(perf) float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	p.Y.Min = 0
+	p.Y.Tick.Marker = plainTicks
+	p.Legend.Top, p.Legend.Left = true, true
+	n := float64(len(chartSeries))
+	var ticks []plot.Tick
+	for g, pair := range pairs {
+		label := chartLabels[pair.Key]
+		if label == "" {
+			label = pair.Key
+		}
+		ticks = append(ticks, plot.Tick{Value: float64(g) + (n-1)/(2*(n+1)), Label: label})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Min, p.X.Max = -0.5, float64(len(pairs))-0.2
+	top := 0.0
+	barWidth := 12 * vg.Inch / vg.Length(len(pairs)) / vg.Length(n+1) * 0.9
+	for k, s := range chartSeries {
+		var mids plotter.Values
+		var lows, highs []float64
+		for _, pair := range pairs {
+			var vs []float64
+			for _, run := range s.runs(pair) {
+				vs = append(vs, value(run))
+			}
+			m := Median(vs)
+			mids = append(mids, m)
+			if len(vs) > 0 {
+				top = max(top, slices.Max(vs))
+				lows, highs = append(lows, m-slices.Min(vs)), append(highs, slices.Max(vs)-m)
+			}
+		}
+		if len(lows) == 0 {
+			continue // no comparison has this side (k8s_gateway did not build)
+		}
+		bars, err := plotter.NewBarChart(mids, barWidth)
+		if err != nil {
+			return nil, err
+		}
+		bars.XMin = float64(k) / (n + 1)
+		bars.Color, bars.LineStyle.Width = s.color, 0
+		p.Add(bars)
+		p.Legend.Add(s.name, bars)
+
+		var ranges rangeBars
+		for i, pair := range pairs {
+			if len(s.runs(pair)) == 0 {
+				continue
+			}
+			ranges = append(ranges, rangeBar{x: float64(i) + bars.XMin, y: mids[i], low: lows[len(ranges)], high: highs[len(ranges)]})
+		}
+		eb, err := plotter.NewYErrorBars(ranges)
+		if err != nil {
+			return nil, err
+		}
+		p.Add(eb)
+	}
+	p.Y.Max = 1.2 * top // room for the legend
+	return p, nil
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+// plainTicks are gonum's default ticks labelled without trailing zeros.
+var plainTicks = plot.TickerFunc(func(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
+})
+
+// rangeBar is the min-max range of one bar's rounds.
+type rangeBar struct{ x, y, low, high float64 }
+
+type rangeBars []rangeBar
+
+func (r rangeBars) Len() int                        { return len(r) }
+func (r rangeBars) XY(i int) (float64, float64)     { return r[i].x, r[i].y }
+func (r rangeBars) YError(i int) (float64, float64) { return r[i].low, r[i].high }

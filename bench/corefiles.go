@@ -2,8 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 
 	"github.com/warpdns/warpdns/test/cluster"
@@ -17,50 +15,20 @@ type corefiles struct {
 }
 
 func loadCorefiles(kubeconfig, stub string) (*corefiles, error) {
-	root, err := cluster.RepoRoot()
+	example, err := cluster.Example()
 	if err != nil {
 		return nil, err
 	}
-	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
-	if err != nil {
-		return nil, err
-	}
-	return &corefiles{kubeconfig: kubeconfig, stub: stub, example: string(example)}, nil
+	return &corefiles{kubeconfig: kubeconfig, stub: stub, example: example}, nil
 }
 
-// stock is kubeadm's default Corefile (the one test/differential uses), on
-// loopback ports with the local kubeconfig and the stub upstream.
-func (c *corefiles) stock(p ports) (string, error) {
-	return fmt.Sprintf(`.:%d {
-    bind 127.0.0.1
-    errors
-    health 127.0.0.1:%d {
-       lameduck 1s
-    }
-    ready 127.0.0.1:%d
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       kubeconfig %s local
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus 127.0.0.1:%d
-    forward . %s {
-       max_concurrent 1000
-    }
-    cache 30 {
-       disable success cluster.local
-       disable denial cluster.local
-    }
-    loop
-    reload
-    loadbalance
-}
-`, p.dns, p.health, p.ready, c.kubeconfig, p.metrics, c.stub), nil
+// stock is kubeadm's default Corefile (cluster.StockCorefile).
+func (c *corefiles) stock(p cluster.Ports) (string, error) {
+	return cluster.StockCorefile(p, c.kubeconfig, c.stub, ""), nil
 }
 
 // exampleLocal is Corefile.example as it is, made local (RenderLocal).
-func (c *corefiles) exampleLocal(p ports) (string, error) {
+func (c *corefiles) exampleLocal(p cluster.Ports) (string, error) {
 	return c.render(c.example, p)
 }
 
@@ -72,7 +40,7 @@ var ourPluginStanzas = regexp.MustCompile(`(?m)^[ \t]*(envalias|headlessonly)\b[
 // headlessonly: the same server block, listeners and upstream plugins (acl,
 // cache, ...), for upstream CoreDNS to run. Against it, the VPC path
 // measures what our two plugins cost, and nothing else.
-func (c *corefiles) exampleWithoutOurs(p ports) (string, error) {
+func (c *corefiles) exampleWithoutOurs(p cluster.Ports) (string, error) {
 	text, err := c.render(c.example, p)
 	if err != nil {
 		return "", err
@@ -94,27 +62,65 @@ var noCacheLines = regexp.MustCompile(`(?m)^(\s+)cache 30 \{\n\s+disable success
 // exampleCached is Corefile.example with the cluster zone cached too
 // (`cache 30` without its disable lines): what propagation costs when
 // someone turns the cache on for it.
-func (c *corefiles) exampleCached(p ports) (string, error) {
+func (c *corefiles) exampleCached(p cluster.Ports) (string, error) {
 	if !noCacheLines.MatchString(c.example) {
 		return "", fmt.Errorf("Corefile.example: no `cache 30 { disable success cluster.local; disable denial cluster.local }` block to drop (pattern %s)", noCacheLines)
 	}
 	return c.render(noCacheLines.ReplaceAllString(c.example, "${1}cache 30"), p)
 }
 
-func (c *corefiles) render(text string, p ports) (string, error) {
-	return cluster.RenderLocal(text, cluster.LocalCorefile{
-		InClusterPort: p.dns, VPCPort: p.vpc, HealthPort: p.health, ReadyPort: p.ready, MetricsPort: p.metrics,
-		Kubeconfig: c.kubeconfig, Upstream: c.stub,
-	})
+func (c *corefiles) render(text string, p cluster.Ports) (string, error) {
+	return cluster.RenderLocal(text, p.Local(c.kubeconfig, c.stub))
 }
 
 // whoami is the ceiling: upstream's whoami plugin answers without looking
 // anything up.
-func (c *corefiles) whoami(p ports) (string, error) {
-	return fmt.Sprintf(`.:%d {
+func (c *corefiles) whoami(p cluster.Ports) (string, error) {
+	return fmt.Sprintf(".:%d {\n    bind 127.0.0.1\n    ready 127.0.0.1:%d\n    whoami\n}\n", p.DNS, p.Ready), nil
+}
+
+// The plain server blocks of the saturated comparisons: nothing in the query
+// path but the plugins compared. `ready` is no handler (it only serves
+// HTTP), so it costs a query nothing; it tells when the cache has synced.
+
+// plainOurs is `cluster.local:PORT { envalias stg; headlessonly; kubernetes cluster.local }`.
+func (c *corefiles) plainOurs(p cluster.Ports) (string, error) {
+	return fmt.Sprintf(`cluster.local:%d {
     bind 127.0.0.1
     ready 127.0.0.1:%d
-    whoami
+    envalias stg
+    headlessonly
+    kubernetes cluster.local {
+        kubeconfig %s local
+    }
 }
-`, p.dns, p.ready), nil
+`, p.DNS, p.Ready, c.kubeconfig), nil
+}
+
+// plainUpstream is `cluster.local:PORT { kubernetes cluster.local }`.
+func (c *corefiles) plainUpstream(p cluster.Ports) (string, error) {
+	return fmt.Sprintf(`cluster.local:%d {
+    bind 127.0.0.1
+    ready 127.0.0.1:%d
+    kubernetes cluster.local {
+        kubeconfig %s local
+    }
+}
+`, p.DNS, p.Ready, c.kubeconfig), nil
+}
+
+// k8sGateway is the peer's plain block: `svc.cluster.local { k8s_gateway
+// svc.cluster.local { resources Service } }`, as its README configures it
+// (`kubeconfig KUBECONFIG [CONTEXT]` is its option for a cluster it does not
+// run in).
+func (c *corefiles) k8sGateway(p cluster.Ports) (string, error) {
+	return fmt.Sprintf(`svc.cluster.local:%d {
+    bind 127.0.0.1
+    ready 127.0.0.1:%d
+    k8s_gateway svc.cluster.local {
+        resources Service
+        kubeconfig %s local
+    }
+}
+`, p.DNS, p.Ready, c.kubeconfig), nil
 }

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/warpdns/warpdns/test/cluster"
 )
 
 // perf is one dnsperf run.
@@ -35,24 +36,24 @@ type perf struct {
 // targets and their A records are not truncated), one thread, verbose so
 // that every response's latency is printed and the percentiles can be
 // computed.
-func dnsperfArgs(cfg Config, addr, port, queryFile string) []string {
+func dnsperfArgs(l Load, addr, port, queryFile string) []string {
 	return []string{
 		"-s", addr, "-p", port, "-d", queryFile,
-		"-l", strconv.FormatFloat(cfg.Round.Seconds(), 'f', -1, 64),
-		"-c", strconv.Itoa(cfg.Clients), "-q", strconv.Itoa(cfg.Outstanding), "-T", "1",
+		"-l", strconv.FormatFloat(l.Round.Seconds(), 'f', -1, 64),
+		"-c", strconv.Itoa(l.Clients), "-q", strconv.Itoa(l.Outstanding), "-T", "1",
 		"-e", "-v",
 	}
 }
 
 // dnsperfCommandLine is how the report shows the command.
-func dnsperfCommandLine(cfg Config) string {
-	return "dnsperf " + strings.Join(dnsperfArgs(cfg, "127.0.0.1", "PORT", "QUERYFILE"), " ")
+func dnsperfCommandLine(l Load) string {
+	return "dnsperf " + strings.Join(dnsperfArgs(l, "127.0.0.1", "PORT", "QUERYFILE"), " ")
 }
 
-// runDNSPerf sends the one query in queryFile to hostport for cfg.Round.
+// runDNSPerf sends query to hostport for l.Round, at niceness nice.
 // The verbose output goes to a file (not through a pipe we would have to
 // keep up with) and is parsed afterwards.
-func runDNSPerf(ctx context.Context, cfg Config, dir, hostport, query string) (perf, error) {
+func runDNSPerf(ctx context.Context, l Load, nice int, dir, hostport, query string) (perf, error) {
 	host, port, ok := strings.Cut(hostport, ":")
 	if !ok {
 		return perf{}, fmt.Errorf("bad address %q", hostport)
@@ -72,7 +73,7 @@ func runDNSPerf(ctx context.Context, cfg Config, dir, hostport, query string) (p
 	if err != nil {
 		return perf{}, err
 	}
-	cmd := niced(cfg.Nice, "dnsperf", dnsperfArgs(cfg, host, port, qf.Name())...)
+	cmd := cluster.Niced(nice, "dnsperf", dnsperfArgs(l, host, port, qf.Name())...)
 	cmd.Stdout, cmd.Stderr = f, f
 	err = cmd.Start()
 	if err == nil {
@@ -142,19 +143,9 @@ func parseDNSPerf(path string) (perf, error) {
 		data, _ := os.ReadFile(path)
 		return perf{}, fmt.Errorf("dnsperf printed no statistics or no responses:\n%s", tail(string(data), 20))
 	}
-	slices.Sort(lat)
-	p.P50 = seconds(percentile(lat, 0.50))
-	p.P99 = seconds(percentile(lat, 0.99))
+	p.P50 = seconds(Percentile(lat, 0.50))
+	p.P99 = seconds(Percentile(lat, 0.99))
 	return p, nil
-}
-
-// percentile of sorted values (nearest rank).
-func percentile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

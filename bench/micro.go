@@ -1,34 +1,39 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"strings"
+
+	"golang.org/x/perf/benchfmt"
+	"golang.org/x/perf/benchmath"
 
 	"github.com/warpdns/warpdns/test/cluster"
 )
 
-// Micro is the plugins' Go benchmarks, as `go test -bench` printed them.
+// Micro is the plugins' Go benchmarks, as `go test -bench` printed them,
+// summarized as benchstat does: the median of the -count runs with its 95%
+// confidence interval.
 type Micro struct {
 	Command string
 	Output  string
 	Results []MicroResult
 }
 
-// MicroResult is one benchmark line.
+// MicroResult is one benchmark over its runs.
 type MicroResult struct {
-	Package     string
-	Name        string
-	NsPerOp     float64
-	BytesPerOp  int64
-	AllocsPerOp int64
+	Package, Name       string
+	Runs                int
+	NsPerOp, BytesPerOp benchmath.Summary
+	AllocsPerOp         benchmath.Summary
+	NsRange             string // the ± of the interval, as benchstat prints it
 }
 
 // MicroArgs is the go test command line `make bench` runs for them.
-func MicroArgs(benchtime string) []string {
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem"}
+func MicroArgs(benchtime string, count int) []string {
+	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem", fmt.Sprintf("-count=%d", max(1, count))}
 	if benchtime != "" {
 		args = append(args, "-benchtime", benchtime)
 	}
@@ -40,7 +45,7 @@ func (b *bencher) micro(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	args := MicroArgs(b.cfg.Benchtime)
+	args := MicroArgs(b.cfg.Benchtime, b.cfg.BenchCount)
 	b.cfg.Logf("micro-benchmarks: go %s", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
@@ -51,42 +56,63 @@ func (b *bencher) micro(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", m.Command, err, tail(m.Output, 30))
 	}
-	m.Results = parseBench(m.Output)
+	if m.Results, err = summarizeBench(out); err != nil {
+		return fmt.Errorf("%s: %w", m.Command, err)
+	}
 	if len(m.Results) == 0 {
 		return fmt.Errorf("%s printed no benchmark results:\n%s", m.Command, tail(m.Output, 30))
 	}
 	return nil
 }
 
-// parseBench reads "BenchmarkX-2  123  456 ns/op  78 B/op  9 allocs/op"
-// lines; "pkg: path" lines say which package follows.
-func parseBench(out string) []MicroResult {
-	var res []MicroResult
-	pkg := ""
-	for _, line := range strings.Split(out, "\n") {
-		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
-			pkg = strings.TrimPrefix(strings.TrimSpace(p), "github.com/warpdns/warpdns/")
-			continue
+// summarizeBench reads `go test -bench` output (the Go benchmark format)
+// and summarizes each benchmark's runs, in the order they first appear.
+func summarizeBench(out []byte) ([]MicroResult, error) {
+	type key struct{ pkg, name string }
+	var order []key
+	values := map[key]map[string][]float64{} // unit -> one value per run
+	reader := benchfmt.NewReader(bytes.NewReader(out), "go test output")
+	for reader.Scan() {
+		res, ok := reader.Result().(*benchfmt.Result)
+		if !ok {
+			continue // a syntax error is a line of other output (PASS, ok ...)
 		}
-		f := strings.Fields(line)
-		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
-			continue
+		k := key{strings.TrimPrefix(res.GetConfig("pkg"), "github.com/warpdns/warpdns/"), res.Name.String()}
+		if values[k] == nil {
+			values[k] = map[string][]float64{}
+			order = append(order, k)
 		}
-		r := MicroResult{Package: pkg, Name: f[0]}
-		for i := 2; i+1 < len(f); i += 2 {
-			v, unit := f[i], f[i+1]
-			switch unit {
-			case "ns/op":
-				r.NsPerOp, _ = strconv.ParseFloat(v, 64)
-			case "B/op":
-				r.BytesPerOp, _ = strconv.ParseInt(v, 10, 64)
-			case "allocs/op":
-				r.AllocsPerOp, _ = strconv.ParseInt(v, 10, 64)
-			}
+		for _, v := range res.Values {
+			values[k][v.Unit] = append(values[k][v.Unit], v.Value)
 		}
-		res = append(res, r)
 	}
-	return res
+	if err := reader.Err(); err != nil {
+		return nil, err
+	}
+	summary := func(xs []float64) benchmath.Summary {
+		return benchmath.AssumeNothing.Summary(benchmath.NewSample(xs, &benchmath.DefaultThresholds), 0.95)
+	}
+	var results []MicroResult
+	for _, k := range order {
+		v := values[k]
+		r := MicroResult{Package: k.pkg, Name: "Benchmark" + k.name, Runs: len(v["sec/op"]),
+			NsPerOp: summary(scale(v["sec/op"], 1e9)), BytesPerOp: summary(v["B/op"]), AllocsPerOp: summary(v["allocs/op"])}
+		r.NsRange = r.NsPerOp.PctRangeString()
+		if r.Runs < 6 {
+			r.NsRange = "n/a" // benchmath's interval needs 6 runs or more at 95%
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// scale multiplies xs (benchfmt reports ns/op as sec/op).
+func scale(xs []float64, by float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = x * by
+	}
+	return out
 }
 
 func quoteArgs(args []string) string {

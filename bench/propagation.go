@@ -31,7 +31,7 @@ func (b *bencher) propagation(ctx context.Context) error {
 		logf("propagation: %d flips, Corefile.example as it is (cluster zone not cached)", cfg.Flips)
 		p := Propagation{Name: "cluster zone not cached", Corefile: "Corefile.example as it is (the production setting)",
 			Lanes: 1, Timeout: 10 * time.Second}
-		if err := b.flip(ctx, b.exampleServer.vpcAddr(), &p, cfg.Flips); err != nil {
+		if err := b.flip(ctx, b.exampleServer.Ports.VPCAddr(), &p, cfg.Flips); err != nil {
 			return err
 		}
 		b.r.Propagation = append(b.r.Propagation, p)
@@ -52,7 +52,7 @@ func (b *bencher) propagation(ctx context.Context) error {
 		logf("propagation: %d Services flipped once each at random moments, cluster zone cached (cache 30: up to 30 s each)", lanes)
 		p := Propagation{Name: "cluster zone cached", Corefile: "Corefile.example with `cache 30` for the cluster zone too (its two `disable` lines dropped)",
 			Lanes: lanes, Poll: 100 * time.Millisecond, Spread: 30 * time.Second, Timeout: 45 * time.Second}
-		if err := b.flip(ctx, s.vpcAddr(), &p, lanes); err != nil {
+		if err := b.flip(ctx, s.Ports.VPCAddr(), &p, lanes); err != nil {
 			return err
 		}
 		b.r.Propagation = append(b.r.Propagation, p)

@@ -1,14 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,9 +14,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/warpdns/warpdns/test/cluster"
 )
 
-// Scale is the memory and startup measurement with many Services.
+// Scale is a memory and startup measurement: a number of Services, and
+// each setup started ScaleRounds times.
 type Scale struct {
 	Services, Endpoints, Namespaces int
 	Populate                        time.Duration // creating them through the API
@@ -36,9 +35,49 @@ type ScaleSetup struct {
 
 // ScaleSample is one start-up.
 type ScaleSample struct {
-	RSS, HeapInuse int64
-	ToReady        time.Duration
-	Watches        map[string]int // watches it opened on the apiserver, per resource
+	RSS, RSSFile, HeapInuse int64 // RSSFile: the part of RSS that maps files (the binary)
+	ToReady                 time.Duration
+	Watches                 map[string]int // watches it opened on the apiserver, per resource
+}
+
+// scaleSetup is a ScaleSetup with what starts it.
+type scaleSetup struct {
+	ScaleSetup
+	bin      string
+	corefile func(cluster.Ports) (string, error)
+}
+
+// smallWorld is kubeadm's stock Corefile in a cluster of cfg.SmallServices
+// Services: what a binary costs at rest, before any data. Besides the staged
+// copies (see stage) it starts ours as the Go linker wrote it, which is
+// what a freshly built bin/coredns is.
+func (b *bencher) smallWorld(ctx context.Context) error {
+	cfg := b.cfg
+	s := &b.r.SmallWorld
+	s.Namespaces = 1
+	if err := b.c.EnsureNamespace(ctx, "small"); err != nil {
+		return err
+	}
+	for i := range cfg.SmallServices {
+		var ips []string
+		for j := range cfg.EndpointsPerService {
+			ips = append(ips, fmt.Sprintf("10.127.%d.%d", i, j+1))
+		}
+		if err := createScaleService(ctx, b.c.Client, "small", fmt.Sprintf("small-%d", i), ips); err != nil {
+			return err
+		}
+	}
+	all, err := b.c.Client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	// The apiserver's own `kubernetes` Service counts too.
+	s.Services, s.Endpoints = len(all.Items), cfg.SmallServices*cfg.EndpointsPerService
+	return b.startUps(ctx, "small world", s, []scaleSetup{
+		{ScaleSetup{Name: "upstream, stock Corefile", Upstream: true}, b.upstream, b.files.stock},
+		{ScaleSetup{Name: "ours, stock Corefile"}, b.ours, b.files.stock},
+		{ScaleSetup{Name: "ours, stock Corefile, binary as the linker wrote it"}, b.linked, b.files.stock},
+	})
 }
 
 func (b *bencher) scale(ctx context.Context) error {
@@ -53,20 +92,17 @@ func (b *bencher) scale(ctx context.Context) error {
 	}
 	s.Populate = time.Since(start)
 	logf("scale: created in %v", s.Populate.Round(time.Second))
-
-	httpc, err := rest.HTTPClientFor(b.c.RESTConfig)
-	if err != nil {
-		return err
-	}
-	setups := []struct {
-		ScaleSetup
-		bin      string
-		corefile func(ports) (string, error)
-	}{
+	return b.startUps(ctx, "scale", s, []scaleSetup{
 		{ScaleSetup{Name: "upstream, stock Corefile", Upstream: true}, b.upstream, b.files.stock},
 		{ScaleSetup{Name: "ours, stock Corefile"}, b.ours, b.files.stock},
 		{ScaleSetup{Name: "ours, Corefile.example"}, b.ours, b.files.exampleLocal},
-	}
+	})
+}
+
+// startUps starts each setup ScaleRounds times, one at a time, alternating
+// the order.
+func (b *bencher) startUps(ctx context.Context, phase string, s *Scale, setups []scaleSetup) error {
+	cfg := b.cfg
 	for round := range cfg.ScaleRounds {
 		order := []int{0, 1, 2}
 		if round%2 == 1 {
@@ -74,13 +110,13 @@ func (b *bencher) scale(ctx context.Context) error {
 		}
 		for _, i := range order {
 			st := &setups[i]
-			sample, err := b.startUp(ctx, httpc, st.Name, st.bin, st.corefile)
+			sample, err := b.startUp(ctx, st.Name, st.bin, st.corefile)
 			if err != nil {
 				return err
 			}
 			st.Samples = append(st.Samples, sample)
-			logf("scale round %d/%d: %-26s ready in %v, RSS %.1f MiB, heap in use %.1f MiB, watches %v", round+1, cfg.ScaleRounds,
-				st.Name, sample.ToReady.Round(time.Millisecond), mib(sample.RSS), mib(sample.HeapInuse), sample.Watches)
+			cfg.Logf("%s round %d/%d: %-26s ready in %v, RSS %.1f MiB (files %.1f MiB), heap in use %.1f MiB, watches %v", phase, round+1, cfg.ScaleRounds,
+				st.Name, sample.ToReady.Round(time.Millisecond), mib(sample.RSS), mib(sample.RSSFile), mib(sample.HeapInuse), sample.Watches)
 		}
 	}
 	for _, st := range setups {
@@ -90,66 +126,38 @@ func (b *bencher) scale(ctx context.Context) error {
 }
 
 // startUp starts one coredns, times it to ready, waits until the watches it
-// opens stop changing (at least 2 s: the informers have synced and settled),
-// reads its memory, and stops it again.
-func (b *bencher) startUp(ctx context.Context, httpc *http.Client, name, bin string, corefile func(ports) (string, error)) (ScaleSample, error) {
-	baseline, err := apiserverWatches(httpc, b.c.Server)
+// opens have settled, reads its memory, and stops it again.
+func (b *bencher) startUp(ctx context.Context, name, bin string, corefile func(cluster.Ports) (string, error)) (ScaleSample, error) {
+	baseline, err := b.c.Watches()
 	if err != nil {
 		return ScaleSample{}, err
 	}
-	srv, err := startServer(ctx, b.cfg.Dir, b.cfg.Nice, name, bin, corefile)
+	c, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: b.cfg.Dir, Nice: b.cfg.Nice}, bin, corefile)
 	if err != nil {
-		return ScaleSample{}, err
+		return ScaleSample{}, fmt.Errorf("%s: %w", name, err)
 	}
-	defer srv.stop()
-	sample := ScaleSample{ToReady: srv.toReady}
-
-	stableSince := time.Now()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		now, err := apiserverWatches(httpc, b.c.Server)
-		if err != nil {
-			return sample, err
-		}
-		now = subtract(now, baseline)
-		if fmt.Sprint(now) != fmt.Sprint(sample.Watches) {
-			sample.Watches, stableSince = now, time.Now()
-		}
-		if len(sample.Watches) > 0 && time.Since(stableSince) > 2*time.Second {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	defer c.Kill()
+	sample := ScaleSample{ToReady: c.ToReady}
+	if sample.Watches, err = b.c.SettledWatches(ctx, baseline); err != nil {
+		return sample, err
 	}
-
 	// Five readings 200 ms apart; the median of each.
-	var rss, heap []int64
-	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", srv.ports.metrics)
+	var rss, files, heap []int64
 	for range 5 {
-		r, err := srv.proc.rss()
+		r, f, err := c.Memory()
 		if err != nil {
 			return sample, err
 		}
-		m, err := metrics(url, "go_memstats_heap_inuse_bytes")
+		m, err := cluster.ScrapeValues(c.Ports.MetricsURL(), "go_memstats_heap_inuse_bytes")
 		if err != nil {
 			return sample, err
 		}
-		rss, heap = append(rss, r), append(heap, int64(m["go_memstats_heap_inuse_bytes"]))
+		rss, files, heap = append(rss, r), append(files, f), append(heap, int64(m["go_memstats_heap_inuse_bytes"]))
 		time.Sleep(200 * time.Millisecond)
 	}
-	sample.RSS, sample.HeapInuse = medianInt(rss), medianInt(heap)
-
-	srv.stop()
-	for time.Now().Before(deadline.Add(30 * time.Second)) {
-		now, err := apiserverWatches(httpc, b.c.Server)
-		if err != nil {
-			return sample, err
-		}
-		if len(subtract(now, baseline)) == 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return sample, nil
+	sample.RSS, sample.RSSFile, sample.HeapInuse = Median(rss), Median(files), Median(heap)
+	c.Kill()
+	return sample, b.c.WatchesClosed(ctx, baseline)
 }
 
 // populate creates the Services and their EndpointSlices (one per Service,
@@ -248,60 +256,6 @@ func createScaleService(ctx context.Context, client kubernetes.Interface, ns, na
 		return fmt.Errorf("creating EndpointSlice %s/%s: %w", ns, slice.Name, err)
 	}
 	return nil
-}
-
-// apiserverWatches reads apiserver_longrunning_requests{verb="WATCH"} from
-// the apiserver's metrics, per resource (as test/differential does).
-func apiserverWatches(httpc *http.Client, server string) (map[string]int, error) {
-	resp, err := httpc.Get(server + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("apiserver /metrics: %s", resp.Status)
-	}
-	watches := map[string]int{}
-	scanner := bufio.NewScanner(resp.Body)
-	scanner.Buffer(make([]byte, 1<<20), 1<<20)
-	for scanner.Scan() {
-		line := scanner.Text()
-		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `verb="WATCH"`) {
-			continue
-		}
-		labels, value, _ := strings.Cut(line[len("apiserver_longrunning_requests{"):], "} ")
-		n, err := strconv.ParseFloat(value, 64)
-		if err != nil || n == 0 {
-			continue
-		}
-		watches[label(labels, "resource")] += int(n)
-	}
-	return watches, scanner.Err()
-}
-
-func label(labels, name string) string {
-	_, rest, ok := strings.Cut(labels, name+`="`)
-	if !ok {
-		return ""
-	}
-	value, _, _ := strings.Cut(rest, `"`)
-	return value
-}
-
-func subtract(now, before map[string]int) map[string]int {
-	out := map[string]int{}
-	for k, v := range now {
-		if d := v - before[k]; d != 0 {
-			out[k] = d
-		}
-	}
-	return out
-}
-
-func medianInt(v []int64) int64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

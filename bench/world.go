@@ -21,6 +21,10 @@ const benchNS = "platform"
 //     stg-api.platform.svc.cluster.local on the VPC listener with them;
 //   - api-headless: headless, the same port and the same N endpoints: the
 //     Service upstream needs to give the same answer;
+//   - ten: ClusterIP with the same N endpoints, annotated for k8s_gateway to
+//     answer with its ready pod IPs; tenhl: the same, headless. The
+//     saturated plain-block rows ask stg-ten (ours), tenhl (upstream) and
+//     ten (k8s_gateway);
 //   - flip-K: ClusterIP Services with N ready endpoints whose first endpoint
 //     the propagation phase flips between ready and not ready.
 type world struct {
@@ -42,18 +46,26 @@ func seedWorld(ctx context.Context, c *cluster.Cluster, endpoints, flipServices 
 		return out
 	}
 	w.apiIPs = ips(0)
-	api, err := createService(ctx, c, "api", "", w.apiIPs)
+	api, err := createService(ctx, c, "api", "", w.apiIPs, nil)
 	if err != nil {
 		return nil, err
 	}
 	w.apiClusterIP = api.Spec.ClusterIP
-	if _, err := createService(ctx, c, "api-headless", corev1.ClusterIPNone, w.apiIPs); err != nil {
+	if _, err := createService(ctx, c, "api-headless", corev1.ClusterIPNone, w.apiIPs, nil); err != nil {
+		return nil, err
+	}
+	// k8s_gateway's opt-in to pod IPs (its README, "Endpoint Resolution").
+	gatewayEndpoints := map[string]string{"k8s-gateway.dns/resolve-endpoints": "true"}
+	if _, err := createService(ctx, c, "ten", "", w.apiIPs, gatewayEndpoints); err != nil {
+		return nil, err
+	}
+	if _, err := createService(ctx, c, "tenhl", corev1.ClusterIPNone, w.apiIPs, nil); err != nil {
 		return nil, err
 	}
 	for k := range flipServices {
 		name := fmt.Sprintf("flip-%d", k)
 		all := ips(k + 1)
-		if _, err := createService(ctx, c, name, "", all); err != nil {
+		if _, err := createService(ctx, c, name, "", all, nil); err != nil {
 			return nil, err
 		}
 		slice, err := c.Client.DiscoveryV1().EndpointSlices(benchNS).Get(ctx, name+"-v4-0", metav1.GetOptions{})
@@ -71,9 +83,9 @@ func seedWorld(ctx context.Context, c *cluster.Cluster, endpoints, flipServices 
 
 // createService creates a Service with port http 80 -> 8080 (headless if
 // clusterIP is "None") and its EndpointSlice as the controller would.
-func createService(ctx context.Context, c *cluster.Cluster, name, clusterIP string, ips []string) (*corev1.Service, error) {
+func createService(ctx context.Context, c *cluster.Cluster, name, clusterIP string, ips []string, annotations map[string]string) (*corev1.Service, error) {
 	svc, err := c.CreateService(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNS},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNS, Annotations: annotations},
 		Spec: corev1.ServiceSpec{
 			ClusterIP: clusterIP,
 			Selector:  map[string]string{"app": name},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,14 @@ const (
 	EtcdVersion       = "v3.7.3"
 	KubernetesVersion = "v1.37.2"
 	UpstreamCoreDNS   = "v1.15.0"
+	// K8sGatewayVersion is the maintained fork of k8s_gateway
+	// (github.com/k8s-gateway/k8s_gateway; the ori-edge repository it came
+	// from stops at v0.4.0) at commit bd2cc78, 19 commits after tag v1.8.2:
+	// the `k8s-gateway.dns/resolve-endpoints: "true"` annotation (README.md,
+	// "Endpoint Resolution"; kubernetes.go resolveEndpointsAnnotationKey)
+	// came after v1.8.2, whose kubernetes.go has no such annotation.
+	K8sGatewayVersion = "v1.8.3-0.20260809054418-bd2cc78320a2"
+	k8sGatewayModule  = "github.com/k8s-gateway/k8s_gateway"
 )
 
 // Logf receives one line per step of slow work, so that a first run that
@@ -71,6 +80,51 @@ func UpstreamCoreDNSBinary(ctx context.Context, logf Logf) (string, error) {
 		}
 		return os.Rename(filepath.Join(gobin, "coredns"), out)
 	})
+}
+
+// K8sGatewayBinary returns CoreDNS with the k8s_gateway plugin (the
+// project's own cmd, from its own go.mod), built the first time from the Go
+// module proxy or, where the proxy does not serve that module, from a
+// checkout of its repository at K8sGatewayVersion named by
+// $WARPDNS_K8S_GATEWAY_SRC, with its dependencies from the proxy. It returns
+// "" and why when neither works: the bench then reports that instead of the
+// row.
+func K8sGatewayBinary(ctx context.Context, logf Logf) (bin, whyNot string) {
+	bin, err := ensureBuilt(ctx, logf, "coredns-k8s_gateway-"+K8sGatewayVersion, func(ctx context.Context, logf Logf, src, out string) error {
+		gobin := filepath.Join(src, "bin")
+		proxyErr := goCommand(ctx, logf, src, []string{"GOBIN=" + gobin}, "install", k8sGatewayModule+"/cmd@"+K8sGatewayVersion)
+		if proxyErr == nil {
+			return os.Rename(filepath.Join(gobin, "cmd"), out)
+		}
+		checkout := os.Getenv("WARPDNS_K8S_GATEWAY_SRC")
+		if checkout == "" {
+			return fmt.Errorf("go install %s/cmd@%s failed (%w), and $WARPDNS_K8S_GATEWAY_SRC names no checkout of it", k8sGatewayModule, K8sGatewayVersion, firstLine(proxyErr))
+		}
+		goMod, err := os.ReadFile(filepath.Join(checkout, "go.mod"))
+		if err != nil || !strings.HasPrefix(string(goMod), "module "+k8sGatewayModule+"\n") {
+			return fmt.Errorf("$WARPDNS_K8S_GATEWAY_SRC=%s is not a checkout of %s (%v)", checkout, k8sGatewayModule, err)
+		}
+		logf("building k8s_gateway from %s with its own go.mod (the module proxy does not serve it)", checkout)
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			return err
+		}
+		return goCommand(ctx, logf, checkout, nil, "build", "-o", abs, "./cmd")
+	})
+	if err != nil {
+		return "", err.Error()
+	}
+	return bin, ""
+}
+
+// firstLine is the go command's failure without its output, or the
+// proxy's answer where it has the module but not this version.
+func firstLine(err error) error {
+	if strings.Contains(err.Error(), "This module version is not available") {
+		return errors.New("the Go module proxy answers: This module version is not available")
+	}
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return errors.New(line)
 }
 
 // builder writes the binary to out, using src as its scratch directory.

@@ -19,10 +19,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/procfs"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -278,11 +280,12 @@ func (c *Cluster) Dir() string { return c.dir }
 // Process is a child we started; it dies with us (Pdeathsig) even if we are
 // killed before Stop runs, so nothing is left behind.
 type Process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
+	Started time.Time
+	name    string
+	cmd     *exec.Cmd
+	log     string
+	done    chan struct{}
+	err     error
 }
 
 // StartProcess starts bin in a process group of its own, its output in
@@ -290,28 +293,86 @@ type Process struct {
 // exec` joins it and then executes bin in its own place, so the child is bin
 // itself and Pdeathsig still applies).
 func StartProcess(dir, netns, name, bin string, args ...string) (*Process, error) {
+	cmd := exec.Command(bin, args...)
+	if netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, bin}, args...)...)
+	}
+	return startCommand(dir, name, cmd)
+}
+
+// StartNiced is StartProcess in the caller's namespace at the given
+// niceness (see Niced).
+func StartNiced(dir string, niceness int, name, bin string, args ...string) (*Process, error) {
+	return startCommand(dir, name, Niced(niceness, bin, args...))
+}
+
+// Niced runs bin under nice(1) when niceness is not 0. nice executes bin in
+// its own place, so the process (and its PID) is bin's, and every thread it
+// starts has the niceness from the start. Without the privilege to lower it
+// nice says so and runs bin as it is.
+func Niced(niceness int, bin string, args ...string) *exec.Cmd {
+	if niceness == 0 {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("nice", append([]string{"-n", strconv.Itoa(niceness), bin}, args...)...)
+}
+
+func startCommand(dir, name string, cmd *exec.Cmd) (*Process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	if netns != "" {
-		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, bin}, args...)...)
-	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &Process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, log: logPath, done: make(chan struct{}), Started: started}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// PID is the process's id (bin's own: nice and `ip netns exec` execute it in
+// their place).
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Memory is the process's resident set size (VmRSS) and the part of it that
+// maps files (RssFile: the binary, mostly), in bytes.
+func (p *Process) Memory() (rss, files int64, err error) {
+	proc, err := procfs.NewProc(p.PID())
+	if err != nil {
+		return 0, 0, err
+	}
+	status, err := proc.NewStatus()
+	return int64(status.VmRSS), int64(status.RssFile), err
+}
+
+// CPUTime is the CPU time (user + system, all threads) the process has used.
+func (p *Process) CPUTime() (time.Duration, error) {
+	proc, err := procfs.NewProc(p.PID())
+	if err != nil {
+		return 0, err
+	}
+	stat, err := proc.Stat()
+	return time.Duration(stat.CPUTime() * float64(time.Second)), err
+}
+
+// Kill kills the process group at once and waits for it, where nothing
+// measures a shutdown (SIGTERM would sit through the health plugin's
+// lameduck every time).
+func (p *Process) Kill() {
+	if p == nil || p.Exited() {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 // Exited reports whether the process has ended.
@@ -375,7 +436,7 @@ func waitFor(ctx context.Context, timeout time.Duration, p *Process, check func(
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond): // startup times are measured to the next poll
 		}
 	}
 }

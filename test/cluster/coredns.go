@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,23 +40,37 @@ func BuildOurCoreDNS(ctx context.Context, dir string) (string, error) {
 	if bin := os.Getenv("WARPDNS_COREDNS"); bin != "" {
 		return bin, nil
 	}
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
 	out := filepath.Join(dir, "coredns")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/coredns")
-	cmd.Dir = root
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/coredns: %w\n%s", err, output)
+	if err := GoBuild(ctx, "./cmd/coredns", out); err != nil {
+		return "", err
 	}
 	return out, nil
 }
 
+// GoBuild builds pkg (a path relative to the repository root, such as
+// ./cmd/coredns) to out.
+func GoBuild(ctx context.Context, pkg, out string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, output)
+	}
+	return nil
+}
+
 // CoreDNS is a coredns process started from a Corefile.
 type CoreDNS struct {
-	proc *Process
-	Dir  string // holds the Corefile and coredns.log
+	*Process
+	Dir      string // holds the Corefile and coredns.log
+	Corefile string // its text
+	Ports    Ports  // the loopback ports RunCoreDNS gave it
+	// ToReady is the time from the process start to the first passing
+	// readiness check (RunCoreDNS: the ready plugin's first 200).
+	ToReady time.Duration
 }
 
 // StartCoreDNS writes corefile into a new directory under parent, starts
@@ -81,19 +96,86 @@ func StartCoreDNSIn(ctx context.Context, netns, binary, corefile, parent string,
 	if err != nil {
 		return nil, err
 	}
-	c := &CoreDNS{proc: proc, Dir: dir}
-	if err := waitFor(ctx, 60*time.Second, proc, ready); err != nil {
-		c.Stop()
+	return waitReady(ctx, &CoreDNS{Process: proc, Dir: dir, Corefile: corefile}, binary, ready)
+}
+
+func waitReady(ctx context.Context, c *CoreDNS, binary string, ready func() error) (*CoreDNS, error) {
+	if err := waitFor(ctx, 3*time.Minute, c.Process, ready); err != nil {
+		c.Kill()
 		return nil, fmt.Errorf("coredns (%s) not ready: %w", binary, err)
 	}
 	return c, nil
 }
 
-// Stop stops the process (SIGTERM, then SIGKILL).
-func (c *CoreDNS) Stop() error { return c.proc.Stop() }
+// Ports are the loopback ports one coredns gets.
+type Ports struct{ DNS, VPC, Health, Ready, Metrics int }
 
-// Log returns what the process printed so far.
-func (c *CoreDNS) Log() string { return c.proc.Log() }
+// DNSAddr is the (in-cluster) DNS listener, VPCAddr the VPC-facing one of
+// Corefile.example, MetricsURL the prometheus plugin's.
+func (p Ports) DNSAddr() string    { return fmt.Sprintf("127.0.0.1:%d", p.DNS) }
+func (p Ports) VPCAddr() string    { return fmt.Sprintf("127.0.0.1:%d", p.VPC) }
+func (p Ports) MetricsURL() string { return fmt.Sprintf("http://127.0.0.1:%d/metrics", p.Metrics) }
+
+// Local says that a Corefile of Corefile.example's shape listens on these
+// ports and uses kubeconfig and upstream (see RenderLocal).
+func (p Ports) Local(kubeconfig, upstream string) LocalCorefile {
+	return LocalCorefile{InClusterPort: p.DNS, VPCPort: p.VPC, HealthPort: p.Health, ReadyPort: p.Ready,
+		MetricsPort: p.Metrics, Kubeconfig: kubeconfig, Upstream: upstream}
+}
+
+// RunOptions tune RunCoreDNS.
+type RunOptions struct {
+	Dir  string // parent of the process's directory (a temporary one if empty)
+	Nice int    // niceness (see Niced)
+}
+
+// RunCoreDNS starts binary with the Corefile that corefile writes for free
+// loopback ports and returns once it is ready: the ready plugin answers 200
+// (if the Corefile has `ready 127.0.0.1:READY`), then each DNS listener the
+// Corefile names (DNS, VPC) answers over UDP and TCP.
+func RunCoreDNS(ctx context.Context, o RunOptions, binary string, corefile func(Ports) (string, error)) (*CoreDNS, error) {
+	free, err := FreePorts(5)
+	if err != nil {
+		return nil, err
+	}
+	p := Ports{DNS: free[0], VPC: free[1], Health: free[2], Ready: free[3], Metrics: free[4]}
+	text, err := corefile(p)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(o.Dir, "coredns-")
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "Corefile")
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	proc, err := StartNiced(dir, o.Nice, "coredns", binary, "-conf", conf)
+	if err != nil {
+		return nil, err
+	}
+	c := &CoreDNS{Process: proc, Dir: dir, Corefile: text, Ports: p}
+	var checks []func() error
+	if strings.Contains(text, fmt.Sprintf("ready 127.0.0.1:%d\n", p.Ready)) {
+		readyURL := HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", p.Ready))
+		checks = append(checks, func() error {
+			if c.ToReady == 0 {
+				if err := readyURL(); err != nil {
+					return err
+				}
+				c.ToReady = time.Since(proc.Started)
+			}
+			return nil
+		})
+	}
+	for _, port := range []int{p.DNS, p.VPC} {
+		if strings.Contains(text, fmt.Sprintf(":%d ", port)) {
+			checks = append(checks, DNSAnswers(fmt.Sprintf("127.0.0.1:%d", port)))
+		}
+	}
+	return waitReady(ctx, c, binary, AllReady(checks...))
+}
 
 // HTTPReady returns a readiness check for an http URL that must answer 200,
 // such as the ready plugin's http://127.0.0.1:PORT/ready.
@@ -129,6 +211,21 @@ func DNSAnswers(addr string) func() error {
 		}
 		return nil
 	}
+}
+
+// Addresses returns the sorted A and AAAA addresses of rrs.
+func Addresses(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		switch rr := rr.(type) {
+		case *dns.A:
+			out = append(out, rr.A.String())
+		case *dns.AAAA:
+			out = append(out, rr.AAAA.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // AllReady combines readiness checks; it passes when each passes.

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -75,4 +77,54 @@ func RenderLocal(corefile string, l LocalCorefile) (string, error) {
 		})
 	}
 	return strings.TrimSpace(corefile) + "\n", nil
+}
+
+// StockCorefile is kubeadm's default Corefile (v1.37), on the loopback ports
+// p, with kubeconfig instead of in-cluster config and upstream instead of
+// /etc/resolv.conf. extra adds plugin lines; plugin.cfg, not their place
+// here, decides where they run.
+func StockCorefile(p Ports, kubeconfig, upstream, extra string) string {
+	return fmt.Sprintf(`.:%d {
+    bind 127.0.0.1
+    errors
+    health 127.0.0.1:%d {
+       lameduck 1s
+    }
+    ready 127.0.0.1:%d
+    %s
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       kubeconfig %s local
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus 127.0.0.1:%d
+    forward . %s {
+       max_concurrent 1000
+    }
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    loop
+    reload
+    loadbalance
+}
+`, p.DNS, p.Health, p.Ready, extra, kubeconfig, p.Metrics, upstream)
+}
+
+// Example is Corefile.example as the repository holds it.
+func Example() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
+	return string(data), err
+}
+
+// LocalRenderer renders text (Corefile.example's shape, see RenderLocal)
+// for RunCoreDNS's ports, with kubeconfig and upstream.
+func LocalRenderer(text, kubeconfig, upstream string) func(Ports) (string, error) {
+	return func(p Ports) (string, error) { return RenderLocal(text, p.Local(kubeconfig, upstream)) }
 }

@@ -49,3 +49,23 @@ func Main(m *testing.M) int {
 func stderrLogf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "cluster: "+format+"\n", args...)
 }
+
+// RunForTest is RunCoreDNS for a test: it fails the test if coredns does not
+// start, and stops it when the test ends (printing its log if the test
+// failed).
+func RunForTest(t testing.TB, binary string, corefile func(Ports) (string, error)) *CoreDNS {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := RunCoreDNS(ctx, RunOptions{Dir: t.TempDir()}, binary, corefile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Stop()
+		if t.Failed() {
+			t.Logf("coredns (%s) log:\n%s", binary, c.Log())
+		}
+	})
+	return c
+}

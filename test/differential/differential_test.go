@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +95,8 @@ type world struct {
 	cluster     *cluster.Cluster
 	demo        cluster.Demo
 	dualIPs     []string
-	stub        string
+	stub        string // forward's target: the "internet" (see stubRecords)
+	example     string // Corefile.example
 	ourBin      string
 	upstreamBin string
 	dir         string
@@ -124,6 +124,13 @@ func setUp(t *testing.T) *world {
 		if shared.dualIPs, worldErr = seedDualStack(ctx, c); worldErr != nil {
 			return
 		}
+		// Lives as long as the test binary.
+		if shared.stub, _, worldErr = cluster.StubUpstream(stubRecords...); worldErr != nil {
+			return
+		}
+		if shared.example, worldErr = cluster.Example(); worldErr != nil {
+			return
+		}
 		if shared.ourBin, worldErr = cluster.BuildOurCoreDNS(ctx, shared.dir); worldErr != nil {
 			return
 		}
@@ -134,8 +141,22 @@ func setUp(t *testing.T) *world {
 	if worldErr != nil {
 		t.Fatal(worldErr)
 	}
-	shared.stub = stubUpstream(t)
 	return &shared
+}
+
+// stubRecords are what the stub upstream behind forward knows, so that
+// upstream names, CNAME chasing and reverse fallthrough are part of the
+// comparison without any traffic leaving the machine.
+var stubRecords = []string{
+	"example.org. 300 IN SOA ns.example.org. host.example.org. 1 7200 3600 1209600 300",
+	"example.org. 300 IN A 192.0.2.1",
+	"example.org. 300 IN AAAA 2001:db8::1",
+	"example.org. 300 IN MX 10 mail.example.org.",
+	"example.org. 300 IN TXT \"v=spf1 -all\"",
+	"mail.example.org. 300 IN A 192.0.2.25",
+	"www.example.org. 300 IN CNAME example.org.",
+	"docs.example.org. 300 IN A 192.0.2.80",
+	"1.2.0.192.in-addr.arpa. 300 IN PTR example.org.",
 }
 
 // seedDualStack adds a dual-stack ClusterIP Service with IPv4 and IPv6
@@ -157,39 +178,6 @@ func seedDualStack(ctx context.Context, c *cluster.Cluster) ([]string, error) {
 	}, nil)
 }
 
-// stockCorefile is kubeadm's default Corefile (v1.37), with listeners on
-// loopback ports, the local kubeconfig and the stub as upstream. extra adds
-// plugin lines; plugin.cfg, not their place here, decides where they run.
-func (w *world) stockCorefile(dnsPort, healthPort, readyPort, metricsPort int, extra string) string {
-	return fmt.Sprintf(`.:%d {
-    bind 127.0.0.1
-    errors
-    health 127.0.0.1:%d {
-       lameduck 1s
-    }
-    ready 127.0.0.1:%d
-    %s
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       kubeconfig %s local
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus 127.0.0.1:%d
-    forward . %s {
-       max_concurrent 1000
-    }
-    cache 30 {
-       disable success cluster.local
-       disable denial cluster.local
-    }
-    loop
-    reload
-    loadbalance
-}
-`, dnsPort, healthPort, readyPort, extra, w.cluster.Kubeconfig, metricsPort, w.stub)
-}
-
 // server is a running coredns and the addresses it answers on.
 type server struct {
 	name    string
@@ -199,10 +187,7 @@ type server struct {
 	stop    func()
 }
 
-// listeners are the loopback ports one coredns gets.
-type listeners struct{ dns, vpc, health, ready, metrics int }
-
-// startCoreDNS runs bin with the stock Corefile plus extra plugin lines.
+// startCoreDNS runs bin with kubeadm's stock Corefile plus extra plugin lines.
 func (w *world) startCoreDNS(t *testing.T, bin, extra string) server {
 	t.Helper()
 	name := "ours"
@@ -212,61 +197,19 @@ func (w *world) startCoreDNS(t *testing.T, bin, extra string) server {
 	if extra != "" {
 		name += " (+" + extra + ")"
 	}
-	return w.run(t, bin, name, func(l listeners) (string, error) {
-		return w.stockCorefile(l.dns, l.health, l.ready, l.metrics, extra), nil
+	return w.run(t, bin, name, func(p cluster.Ports) (string, error) {
+		return cluster.StockCorefile(p, w.cluster.Kubeconfig, w.stub, extra), nil
 	})
 }
 
 // startExample runs our coredns with Corefile.example, made local.
 func (w *world) startExample(t *testing.T) server {
 	t.Helper()
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w.run(t, w.ourBin, "ours (Corefile.example)", func(l listeners) (string, error) {
-		return cluster.RenderLocal(string(example), cluster.LocalCorefile{
-			InClusterPort: l.dns, VPCPort: l.vpc, HealthPort: l.health, ReadyPort: l.ready, MetricsPort: l.metrics,
-			Kubeconfig: w.cluster.Kubeconfig, Upstream: w.stub,
-		})
-	})
+	return w.run(t, w.ourBin, "ours (Corefile.example)", cluster.LocalRenderer(w.example, w.cluster.Kubeconfig, w.stub))
 }
 
-func (w *world) run(t *testing.T, bin, name string, corefile func(listeners) (string, error)) server {
+func (w *world) run(t *testing.T, bin, name string, corefile func(cluster.Ports) (string, error)) server {
 	t.Helper()
-	ports, err := cluster.FreePorts(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := listeners{dns: ports[0], vpc: ports[1], health: ports[2], ready: ports[3], metrics: ports[4]}
-	text, err := corefile(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	proc, err := cluster.StartCoreDNS(ctx, bin, text, w.dir,
-		cluster.AllReady(
-			cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", l.ready)),
-			cluster.DNSAnswers(fmt.Sprintf("127.0.0.1:%d", l.dns))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		proc.Stop()
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, proc.Log())
-		}
-	})
-	return server{
-		name:    name,
-		addr:    fmt.Sprintf("127.0.0.1:%d", l.dns),
-		vpc:     fmt.Sprintf("127.0.0.1:%d", l.vpc),
-		metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", l.metrics),
-		stop:    func() { proc.Stop() },
-	}
+	c := cluster.RunForTest(t, bin, corefile)
+	return server{name: name, addr: c.Ports.DNSAddr(), vpc: c.Ports.VPCAddr(), metrics: c.Ports.MetricsURL(), stop: func() { c.Stop() }}
 }

@@ -46,7 +46,7 @@ func TestStartWithoutAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		corefile := strings.Replace(w.stockCorefile(p[0], p[1], p[2], p[3], ""), w.cluster.Kubeconfig, nowhere, 1)
+		corefile := cluster.StockCorefile(cluster.Ports{DNS: p[0], Health: p[1], Ready: p[2], Metrics: p[3]}, nowhere, w.stub, "")
 		addr := fmt.Sprintf("127.0.0.1:%d", p[0])
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

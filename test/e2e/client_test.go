@@ -87,19 +87,7 @@ func dig(ns string, args ...string) (*reply, error) {
 }
 
 // addrs returns the sorted A and AAAA addresses of rrs.
-func addrs(rrs []dns.RR) []string {
-	var out []string
-	for _, rr := range rrs {
-		switch rr := rr.(type) {
-		case *dns.A:
-			out = append(out, rr.A.String())
-		case *dns.AAAA:
-			out = append(out, rr.AAAA.String())
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+var addrs = cluster.Addresses
 
 func owners(rrs []dns.RR) []string {
 	seen := map[string]bool{}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
@@ -150,42 +149,14 @@ func waitForPods(t *testing.T, addr, name string, ips ...string) {
 // the in-cluster and VPC-facing addresses.
 func startExample(ctx context.Context, t *testing.T, c *cluster.Cluster) (string, string) {
 	t.Helper()
-	dir := t.TempDir()
-	bin, err := cluster.BuildOurCoreDNS(ctx, dir)
+	bin, err := cluster.BuildOurCoreDNS(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := cluster.RepoRoot()
+	example, err := cluster.Example()
 	if err != nil {
 		t.Fatal(err)
 	}
-	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports, err := cluster.FreePorts(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	corefile, err := cluster.RenderLocal(string(example), cluster.LocalCorefile{
-		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
-		Kubeconfig: c.Kubeconfig, Upstream: "127.0.0.1:9",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inCluster, vpc := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
-	proc, err := cluster.StartCoreDNS(ctx, bin, corefile, dir, cluster.AllReady(
-		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
-		cluster.DNSAnswers(inCluster), cluster.DNSAnswers(vpc)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		proc.Stop()
-		if t.Failed() {
-			t.Logf("coredns log:\n%s", proc.Log())
-		}
-	})
-	return inCluster, vpc
+	s := cluster.RunForTest(t, bin, cluster.LocalRenderer(example, c.Kubeconfig, "127.0.0.1:9")) // nothing listens on :9
+	return s.Ports.DNSAddr(), s.Ports.VPCAddr()
 }

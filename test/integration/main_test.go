@@ -5,9 +5,7 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -69,41 +67,24 @@ func (e *env) start(c *cluster.Cluster) error {
 	if e.bin, err = cluster.BuildOurCoreDNS(ctx, e.dir); err != nil {
 		return err
 	}
-	root, err := cluster.RepoRoot()
-	if err != nil {
+	if e.example, err = cluster.Example(); err != nil {
 		return err
 	}
-	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
-	if err != nil {
-		return err
-	}
-	e.example = string(example)
 	e.instance, err = e.run(ctx, e.example)
 	return err
 }
 
+// noUpstream is forward's target: nothing listens there, so no traffic
+// leaves loopback.
+const noUpstream = "127.0.0.1:9"
+
 // run starts our coredns with a Corefile of Corefile.example's shape.
 func (e *env) run(ctx context.Context, corefileText string) (*instance, error) {
-	ports, err := cluster.FreePorts(5)
+	c, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: e.dir}, e.bin, cluster.LocalRenderer(corefileText, e.cluster.Kubeconfig, noUpstream))
 	if err != nil {
 		return nil, err
 	}
-	corefile, err := cluster.RenderLocal(corefileText, cluster.LocalCorefile{
-		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
-		Kubeconfig: e.cluster.Kubeconfig, Upstream: "127.0.0.1:9", // nothing listens there: no traffic leaves loopback
-	})
-	if err != nil {
-		return nil, err
-	}
-	in := &instance{
-		inCluster: fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		vpc:       fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		metrics:   fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[4]),
-	}
-	in.coredns, err = cluster.StartCoreDNS(ctx, e.bin, corefile, e.dir, cluster.AllReady(
-		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
-		cluster.DNSAnswers(in.inCluster), cluster.DNSAnswers(in.vpc)))
-	return in, err
+	return &instance{inCluster: c.Ports.DNSAddr(), vpc: c.Ports.VPCAddr(), metrics: c.Ports.MetricsURL(), coredns: c}, nil
 }
 
 // variant runs our coredns with Corefile.example changed by replacing old
@@ -113,14 +94,8 @@ func (e *env) variant(t *testing.T, old, new string) *instance {
 	if !strings.Contains(e.example, old) {
 		t.Fatalf("Corefile.example has no %q", old)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	in, err := e.run(ctx, strings.Replace(e.example, old, new, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.coredns.Stop() })
-	return in
+	c := cluster.RunForTest(t, e.bin, cluster.LocalRenderer(strings.Replace(e.example, old, new, 1), e.cluster.Kubeconfig, noUpstream))
+	return &instance{inCluster: c.Ports.DNSAddr(), vpc: c.Ports.VPCAddr(), metrics: c.Ports.MetricsURL(), coredns: c}
 }
 
 // namespace creates a namespace of the test's own, so tests can run in any
@@ -181,19 +156,7 @@ func ask(t *testing.T, addr, name string, qtype uint16) *dns.Msg {
 }
 
 // addresses returns the sorted A/AAAA addresses of a section.
-func addresses(rrs []dns.RR) []string {
-	var out []string
-	for _, rr := range rrs {
-		switch rr := rr.(type) {
-		case *dns.A:
-			out = append(out, rr.A.String())
-		case *dns.AAAA:
-			out = append(out, rr.AAAA.String())
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+var addresses = cluster.Addresses
 
 func owners(rrs []dns.RR) []string {
 	var out []string

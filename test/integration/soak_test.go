@@ -1,13 +1,10 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -206,25 +203,13 @@ func (c *churner) run(ctx context.Context, t *testing.T) int {
 	return writes
 }
 
-// scrape reads the gauges of a prometheus text endpoint.
+// scrape reads the goroutine count and the heap in use from the prometheus
+// plugin at url.
 func scrape(t *testing.T, url string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(url)
+	values, err := cluster.ScrapeValues(url, "go_goroutines", "go_memstats_heap_inuse_bytes")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	values := map[string]float64{}
-	s := bufio.NewScanner(resp.Body)
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		name, value, ok := strings.Cut(s.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			values[name] = v
-		}
 	}
 	return values
 }

@@ -23,11 +23,15 @@ func main() {
 	findings := flag.String("findings", "bench/findings.md", "markdown to include as the profiling and findings section (empty or missing: none)")
 	command := flag.String("command", "make bench", "how the report says it was made")
 	smoke := flag.Bool("smoke", false, "run every phase for a moment only (the numbers mean nothing)")
+	rounds := flag.Int("rounds", 0, "rounds per comparison, both loads (0: the run's default)")
 	flag.Parse()
 
 	cfg := bench.Full
 	if *smoke {
 		cfg = bench.Smoke
+	}
+	if *rounds > 0 {
+		cfg.Rounds, cfg.SatRounds = *rounds, *rounds
 	}
 	start := time.Now()
 	cfg.Logf = func(format string, args ...any) {
@@ -64,7 +68,11 @@ func main() {
 		}
 		opts.Chart = filepath.ToSlash(rel)
 	}
-	md := r.Markdown(opts)
+	md, err := r.Markdown(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: report:", err)
+		os.Exit(1)
+	}
 	if err := writeFile(*out, []byte(md)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
