@@ -67,7 +67,8 @@ func (r *restoring) section(rrs []dns.RR) []dns.RR {
 			continue
 		}
 		if out == nil {
-			out = slices.Clone(rrs[:i])
+			out = make([]dns.RR, i, len(rrs))
+			copy(out, rrs[:i])
 		}
 		if ok {
 			out = append(out, restored)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -458,5 +460,46 @@ func benchmarkServeDNS(b *testing.B, h interface {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeDNS(ctx, w, r)
+	}
+}
+
+// TestAnswerCache: an answer is reused while the kubernetes plugin's Modified stamp is the one it
+// was made under, and only if it was made in a later second than that stamp.
+func TestAnswerCache(t *testing.T) {
+	t.Parallel()
+	conn := newCluster(false)
+	h := newPlugin(conn)
+	ask := func() []dns.RR {
+		t.Helper()
+		r := new(dns.Msg)
+		r.SetQuestion("np.testns.svc.cluster.local.", dns.TypeA)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := h.ServeDNS(context.Background(), rec, r); err != nil || rec.Msg == nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		if rec.Msg.Id != r.Id || rec.Msg.Question[0] != r.Question[0] {
+			t.Errorf("reply %d %v made for another question than %d %v", rec.Msg.Id, rec.Msg.Question, r.Id, r.Question)
+		}
+		return rec.Msg.Answer
+	}
+	moved := endpointSlice("np-a", "np", "testns", endpoint(yes, "", "10.6.0.9"))
+
+	want := []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")}
+	ask()
+	conn.eps = append(slices.Clone(conn.eps), moved) // a change the stamp does not show (a test can)
+	if got := ask(); !slices.EqualFunc(got, want, dns.IsDuplicate) {
+		t.Errorf("under the same stamp: %v, want the kept answer %v", got, want)
+	}
+	conn.modified = 4 // the stamp moves: the answer is made again
+	if got := ask(); len(got) != 2 {
+		t.Errorf("after a change: %v, want both endpoints", got)
+	}
+
+	// Made in the same second as the last change: never kept.
+	conn.modified = time.Now().Unix() + 1
+	before := ask()
+	conn.eps = conn.eps[:len(conn.eps)-1]
+	if got := ask(); len(got) == len(before) {
+		t.Errorf("an answer made within the second of the last change was kept: %v", got)
 	}
 }
