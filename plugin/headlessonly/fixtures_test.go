@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin/kubernetes"
 	"github.com/coredns/coredns/plugin/kubernetes/object"
@@ -47,10 +48,10 @@ func (c *fakeConn) Modified(mode kubernetes.ModifiedMode) int64 {
 	if mode != kubernetes.ModifiedInternal {
 		return 0
 	}
-	if c.modified == 0 {
-		return 3
+	if m := atomic.LoadInt64(&c.modified); m != 0 {
+		return m
 	}
-	return c.modified
+	return 3
 }
 func (*fakeConn) GetNodeByName(context.Context, string) (*api.Node, error) {
 	return nil, errors.New("no nodes")

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -502,4 +504,37 @@ func TestAnswerCache(t *testing.T) {
 	if got := ask(); len(got) == len(before) {
 		t.Errorf("an answer made within the second of the last change was kept: %v", got)
 	}
+}
+
+// TestAnswerCacheConcurrent: queries on many goroutines share the answer cache while the stamp
+// moves (run with -race).
+func TestAnswerCacheConcurrent(t *testing.T) {
+	t.Parallel()
+	conn := newCluster(false)
+	h := newPlugin(conn)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				r := new(dns.Msg)
+				r.SetQuestion([]string{"web.testns.svc.cluster.local.", "np.testns.svc.cluster.local."}[(g+i)%2], dns.TypeA)
+				rec := dnstest.NewRecorder(&test.ResponseWriter{})
+				h.ServeDNS(context.Background(), rec, r)
+				if rec.Msg == nil || len(rec.Msg.Answer) == 0 {
+					t.Errorf("no answer for %s", r.Question[0].Name)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 50 {
+			atomic.StoreInt64(&conn.modified, int64(10+i)) // as the informer moves the stamp
+		}
+	}()
+	wg.Wait()
 }
