@@ -4,7 +4,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/warpdns/warpdns/internal/kubedns"
+
 	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // aliaser recognizes alias names. It is pure: no I/O, no kubernetes.
@@ -33,27 +36,24 @@ type alias struct {
 	zone, askedZone string
 }
 
-// parse returns the alias qname stands for, if any. It does not allocate
-// for names that are not aliases.
-func (a *aliaser) parse(qname string) (alias, bool) {
+// aliasOf returns the alias qname stands for, if any.
+func (a *aliaser) aliasOf(qname string) (alias, bool) {
 	// Service names are plain ASCII; refusing escapes (and bytes a name
 	// off the wire cannot hold unescaped) keeps the label and case
 	// arithmetic below simple: lower casing keeps every length.
-	for i := 0; i < len(qname); i++ {
-		if qname[i] == '\\' || qname[i] >= utf8.RuneSelf {
-			return alias{}, false
-		}
+	if strings.IndexByte(qname, '\\') >= 0 || !isASCII(qname) {
+		return alias{}, false
 	}
 	for _, z := range a.zones {
-		if base, ok := cutZone(qname, z); ok {
-			if al, ok := a.parseEnvForm(qname, base, z); ok {
+		if base, ok := kubedns.CutZone(qname, z); ok {
+			if al, ok := a.envForm(qname, base, z); ok {
 				return al, true
 			}
 		}
 	}
 	for _, d := range a.domains {
-		if base, ok := cutZone(qname, d); ok {
-			if al, ok := a.parseDomainForm(qname, base); ok {
+		if base, ok := kubedns.CutZone(qname, d); ok {
+			if al, ok := a.domainForm(qname, base); ok {
 				return al, true
 			}
 		}
@@ -61,8 +61,8 @@ func (a *aliaser) parse(qname string) (alias, bool) {
 	return alias{}, false
 }
 
-// parseEnvForm handles [PREFIX.]ENV-SVC.NS.svc.ZONE; base is qname without ZONE.
-func (a *aliaser) parseEnvForm(qname, base, zone string) (alias, bool) {
+// envForm handles [PREFIX.]ENV-SVC.NS.svc.ZONE; base is qname without ZONE.
+func (a *aliaser) envForm(qname, base, zone string) (alias, bool) {
 	rest, svc, ok := lastLabel(base)
 	if !ok || !strings.EqualFold(svc, "svc") {
 		return alias{}, false
@@ -79,26 +79,28 @@ func (a *aliaser) parseEnvForm(qname, base, zone string) (alias, bool) {
 	if env == "" {
 		return alias{}, false
 	}
-	service := label[len(env)+len(a.sep):]
-	if !isServiceName(service) {
+	// The rest must be a Service name (Kubernetes' DNS-1035 rule): wildcards
+	// and other junk do not become queries for names the alias did not ask for.
+	service := strings.ToLower(label[len(env)+len(a.sep):])
+	if len(validation.IsDNS1035Label(service)) > 0 {
 		return alias{}, false
 	}
 
-	name := strings.ToLower(prefix+service+"."+ns) + ".svc." + zone
+	name := strings.ToLower(prefix) + service + "." + strings.ToLower(ns) + ".svc." + zone
 	return alias{
 		env:    env,
 		name:   name,
 		target: name[len(prefix):],
 		asked:  qname[len(prefix):],
-		// ENV-SVC.NS as it stands in qname: no allocation unless it has capitals.
+		// ENV-SVC.NS as it stands in qname.
 		literalKey: strings.ToLower(qname[len(prefix) : len(prefix)+len(label)+1+len(ns)]),
 	}, true
 }
 
-// parseDomainForm handles [[PREFIX.]SVC.]NS.]ENV.DOMAIN; base is qname
-// without DOMAIN. It maps to the same name with ENV.DOMAIN replaced by
-// svc.ZONE: every name in the environment's domain has its counterpart.
-func (a *aliaser) parseDomainForm(qname, base string) (alias, bool) {
+// domainForm handles [[PREFIX.]SVC.]NS.]ENV.DOMAIN; base is qname without
+// DOMAIN. It maps to the same name with ENV.DOMAIN replaced by svc.ZONE:
+// every name in the environment's domain has its counterpart.
+func (a *aliaser) domainForm(qname, base string) (alias, bool) {
 	rest, label, ok := lastLabel(base)
 	if !ok || len(a.zones) == 0 {
 		return alias{}, false
@@ -146,41 +148,6 @@ func (a *aliaser) matchEnv(label string) string {
 	return ""
 }
 
-// cutZone returns name without zone if name is at or below zone; base is
-// empty or ends with a dot. Both are fully qualified; zone is lower case.
-func cutZone(name, zone string) (base string, ok bool) {
-	if zone == "." {
-		return name, strings.HasSuffix(name, ".")
-	}
-	base, ok = cutSuffixFold(name, zone)
-	return base, ok
-}
-
-// cutSuffixFold reports whether name is suffix or ends in "."+suffix,
-// ignoring case, and returns what comes before suffix.
-func cutSuffixFold(name, suffix string) (string, bool) {
-	i := len(name) - len(suffix)
-	if i < 0 || (name[i:] != suffix && !strings.EqualFold(name[i:], suffix)) {
-		return "", false
-	}
-	if i == 0 {
-		return "", true
-	}
-	if name[i-1] != '.' || escaped(name, i-1) {
-		return "", false
-	}
-	return name[:i], true
-}
-
-// escaped reports whether the byte at i is preceded by an odd number of backslashes.
-func escaped(s string, i int) bool {
-	n := 0
-	for i--; i >= 0 && s[i] == '\\'; i-- {
-		n++
-	}
-	return n%2 == 1
-}
-
 // lastLabel splits "a.b.c." into "a.b." and "c". s must end with a dot
 // and contain no escapes; ok is false if there is no (non-empty) label.
 func lastLabel(s string) (rest, label string, ok bool) {
@@ -192,33 +159,11 @@ func lastLabel(s string) (rest, label string, ok bool) {
 	return s[:i+1], label, label != ""
 }
 
-// isServiceName reports whether s can be a Service name: an RFC 1035
-// label (Kubernetes' DNS-1035 rule, ignoring case). It keeps wildcards and
-// other junk from becoming queries for names the alias did not ask for.
-func isServiceName(s string) bool {
-	if len(s) == 0 || len(s) > 63 || !isLetter(s[0]) || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if !isLetter(s[i]) && !isDigit(s[i]) && s[i] != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// isLabel reports whether s is an RFC 1123 label, the rule for ENVs.
-func isLabel(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
+func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !isLetter(s[i]) && !isDigit(s[i]) && s[i] != '-' {
+		if s[i] >= utf8.RuneSelf {
 			return false
 		}
 	}
 	return true
 }
-
-func isLetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
-func isDigit(b byte) bool  { return '0' <= b && b <= '9' }

@@ -31,12 +31,12 @@ func BenchmarkParseDomainForm(b *testing.B) {
 
 func benchmarkParse(b *testing.B, qname string, want bool) {
 	a := newEnvalias(nil).aliaser
-	if _, ok := a.parse(qname); ok != want {
+	if _, ok := a.aliasOf(qname); ok != want {
 		b.Fatalf("parse(%s) = %t, want %t", qname, ok, want)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		a.parse(qname)
+		a.aliasOf(qname)
 	}
 }
 
@@ -66,7 +66,7 @@ func benchmarkRestore(b *testing.B, qname string, qtype uint16, n int) {
 // kubernetes plugin gives for a Service with n ready endpoints.
 func restoreFixture(tb testing.TB, qname string, qtype uint16, n int) (*responseRestorer, *dns.Msg) {
 	a := newEnvalias(nil).aliaser
-	al, ok := a.parse(qname)
+	al, ok := a.aliasOf(qname)
 	if !ok {
 		tb.Fatalf("%s is not an alias", qname)
 	}

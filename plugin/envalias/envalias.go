@@ -32,47 +32,25 @@ type Envalias struct {
 
 // ServeDNS implements the plugin.Handler interface.
 func (e *Envalias) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	aq := e.aliased(w, r)
-	if aq == nil {
-		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
-	}
-	requestCount.WithLabelValues(metrics.WithServer(ctx), aq.restorer.env).Inc()
-	return plugin.NextOrFailure(e.Name(), e.Next, ctx, &aq.restorer, &aq.query)
-}
-
-// aliasedQuery is what one aliased query needs, in one allocation: the query
-// the next plugins see, and the writer that restores their reply.
-type aliasedQuery struct {
-	query    dns.Msg
-	question [1]dns.Question
-	restorer responseRestorer
-}
-
-// aliased returns what the next plugins get for r if r asks for an alias,
-// else nil. It is a function of its own, so that what it works with is off
-// the stack before the next plugins run: every frame under ServeDNS makes
-// the whole query's stack deeper, and a goroutine that outgrows its stack
-// pays for copying all of it.
-func (e *Envalias) aliased(w dns.ResponseWriter, r *dns.Msg) *aliasedQuery {
 	if len(r.Question) != 1 {
-		return nil
+		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
 	// The question as asked, byte for byte: it must come back unchanged.
 	q := r.Question[0]
-	al, ok := e.parse(q.Name)
+	al, ok := e.aliasOf(q.Name)
 	if !ok || (al.literalKey != "" && e.services != nil && e.services.serviceExists(al.literalKey)) {
 		// Not an alias, or a real Service has the alias' name: it is served as itself.
-		return nil
+		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
-	aq := new(aliasedQuery)
-	aq.restorer.ResponseWriter, aq.restorer.question, aq.restorer.alias = w, q, al
+	requestCount.WithLabelValues(metrics.WithServer(ctx), al.env).Inc()
+
 	// Earlier plugins (log, dnstap, metrics) still hold r: the next ones get a
 	// copy with a question of its own. The rest (the OPT record) is r's, as it
 	// is when no plugin rewrites the query.
-	aq.query = *r
-	aq.question[0] = dns.Question{Name: al.name, Qtype: q.Qtype, Qclass: q.Qclass}
-	aq.query.Question = aq.question[:]
-	return aq
+	req := *r
+	req.Question = []dns.Question{{Name: al.name, Qtype: q.Qtype, Qclass: q.Qclass}}
+	rw := &responseRestorer{ResponseWriter: w, question: q, alias: al}
+	return plugin.NextOrFailure(e.Name(), e.Next, ctx, rw, &req)
 }
 
 // Name implements the plugin.Handler interface.

@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/warpdns/warpdns/internal/kubedns"
 
 	"github.com/miekg/dns"
 )
@@ -43,7 +44,7 @@ func FuzzParseName(f *testing.F) {
 	a := newEnvalias(nil).aliaser
 
 	f.Fuzz(func(t *testing.T, qname string) {
-		al, ok := a.parse(qname)
+		al, ok := a.aliasOf(qname)
 		if !ok {
 			return
 		}
@@ -53,7 +54,7 @@ func FuzzParseName(f *testing.F) {
 		if al.name != strings.ToLower(al.name) {
 			t.Fatalf("%q: rewritten name %q is not lower case", qname, al.name)
 		}
-		prefix, ok := cutSuffixFold(al.name, al.target)
+		prefix, ok := kubedns.CutZone(al.name, al.target)
 		if !ok {
 			t.Fatalf("%q: rewritten name %q does not end in target %q", qname, al.name, al.target)
 		}
@@ -117,7 +118,7 @@ func FuzzServeDNS(f *testing.F) {
 		if len(resp.Question) != 1 || resp.Question[0] != req.Question[0] {
 			t.Fatalf("%q: question %v", qname, resp.Question)
 		}
-		al, aliased := e.parse(qname)
+		al, aliased := e.aliasOf(qname)
 		if !aliased {
 			if resp != reply {
 				t.Fatalf("%q: not passed through", qname)

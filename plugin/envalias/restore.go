@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/warpdns/warpdns/internal/kubedns"
+
 	"github.com/miekg/dns"
 )
 
@@ -24,71 +26,53 @@ func (w *responseRestorer) WriteMsg(res *dns.Msg) error {
 	return w.ResponseWriter.WriteMsg(w.restored(res))
 }
 
-// restoredReply is a reply as envalias writes it. The next plugin's reply and
-// its records may be the cache's (or another plugin's) data, so none of them
-// is changed: the reply is a shallow copy, and each record that names the
-// alias is replaced by a copy with the asked name. Those copies come out of
-// one allocation per record type and their names out of one buffer, so that
-// restoring N records costs a few allocations, not 2N or 3N (a deep copy of
-// the reply, then a new string per name).
-type restoredReply struct {
-	msg       dns.Msg
-	questions [1]dns.Question
-
-	w       *responseRestorer
-	records int             // in the reply: sizes the name buffer
-	names   strings.Builder // the restored names, back to back
-
-	a     recordBatch[dns.A]
-	aaaa  recordBatch[dns.AAAA]
-	srv   recordBatch[dns.SRV]
-	cname recordBatch[dns.CNAME]
+// restored returns res with the question asked and the names under the alias
+// restored. res and its records may be the cache's (or another plugin's)
+// data, so none of them is changed: the reply is a shallow copy of res, in
+// which each record that names the alias is a renamed copy.
+func (w *responseRestorer) restored(res *dns.Msg) *dns.Msg {
+	m := *res
+	if len(res.Question) <= 1 {
+		m.Question = []dns.Question{w.question}
+	} else {
+		m.Question = slices.Clone(res.Question)
+		m.Question[0] = w.question
+	}
+	r := restoring{w: w, records: len(res.Answer) + len(res.Ns) + len(res.Extra)}
+	m.Answer = r.section(res.Answer)
+	m.Ns = r.section(res.Ns)
+	m.Extra = r.section(res.Extra)
+	return &m
 }
 
-// restored returns res with the question asked and the names under the alias restored.
-func (w *responseRestorer) restored(res *dns.Msg) *dns.Msg {
-	r := &restoredReply{msg: *res, w: w}
-	if len(res.Question) <= 1 {
-		r.questions[0] = w.question
-		r.msg.Question = r.questions[:]
-	} else {
-		r.msg.Question = slices.Clone(res.Question)
-		r.msg.Question[0] = w.question
-	}
-	sections := [...][]dns.RR{res.Answer, res.Ns, res.Extra}
-	for _, rrs := range sections {
-		r.records += len(rrs)
-		for _, rr := range rrs {
-			switch rr.(type) {
-			case *dns.A:
-				r.a.n++
-			case *dns.AAAA:
-				r.aaaa.n++
-			case *dns.SRV:
-				r.srv.n++
-			case *dns.CNAME:
-				r.cname.n++
-			}
-		}
-	}
-	r.msg.Answer = r.section(res.Answer)
-	r.msg.Ns = r.section(res.Ns)
-	r.msg.Extra = r.section(res.Extra)
-	return &r.msg
+// restoring is the state of one reply's restoration.
+type restoring struct {
+	w       *responseRestorer
+	records int // in the reply
+	// The names restored so far, each computed once: an SRV target comes
+	// back as the owner of its address record.
+	names []restoredName
+}
+
+type restoredName struct {
+	from, to string // to is empty if the restored name is too long
 }
 
 // section returns rrs restored: rrs itself if no record in it names the alias.
-func (r *restoredReply) section(rrs []dns.RR) []dns.RR {
+func (r *restoring) section(rrs []dns.RR) []dns.RR {
 	var out []dns.RR
 	for i, rr := range rrs {
-		restored := r.restore(rr)
-		if restored == rr {
+		restored, ok := r.restore(rr)
+		if ok && restored == rr && out == nil {
 			continue
 		}
 		if out == nil {
-			out = slices.Clone(rrs)
+			out = make([]dns.RR, i, len(rrs))
+			copy(out, rrs[:i])
 		}
-		out[i] = restored
+		if ok {
+			out = append(out, restored)
+		}
 	}
 	if out == nil {
 		return rrs
@@ -97,35 +81,49 @@ func (r *restoredReply) section(rrs []dns.RR) []dns.RR {
 }
 
 // restore returns rr with the names in it that point into the aliased
-// Service restored: rr itself if there are none, else a copy.
-func (r *restoredReply) restore(rr dns.RR) dns.RR {
+// Service restored: rr itself if there are none, else a copy. ok is false if
+// a restored name would be longer than a domain name can be: the asked name
+// (ENV- added, or a domain longer than svc.ZONE) can be longer than the one
+// answered, and such a record could not exist for the name asked.
+func (r *restoring) restore(rr dns.RR) (_ dns.RR, ok bool) {
 	h := rr.Header()
-	owner := r.name(h.Name)
+	owner, ok := r.name(h.Name)
+	if !ok {
+		return nil, false
+	}
 	switch rr := rr.(type) {
 	case *dns.A:
 		if owner != h.Name {
-			return renamedCopy(&r.a, rr, owner)
+			c := *rr
+			c.Hdr.Name = owner
+			return &c, true
 		}
-		return rr
 	case *dns.AAAA:
 		if owner != h.Name {
-			return renamedCopy(&r.aaaa, rr, owner)
+			c := *rr
+			c.Hdr.Name = owner
+			return &c, true
 		}
-		return rr
 	case *dns.SRV:
-		if target := r.name(rr.Target); owner != h.Name || target != rr.Target {
-			c := renamedCopy(&r.srv, rr, owner)
-			c.Target = target
-			return c
+		target, ok := r.name(rr.Target)
+		if !ok {
+			return nil, false
 		}
-		return rr
+		if owner != h.Name || target != rr.Target {
+			c := *rr
+			c.Hdr.Name, c.Target = owner, target
+			return &c, true
+		}
 	case *dns.CNAME:
-		if target := r.name(rr.Target); owner != h.Name || target != rr.Target {
-			c := renamedCopy(&r.cname, rr, owner)
-			c.Target = target
-			return c
+		target, ok := r.name(rr.Target)
+		if !ok {
+			return nil, false
 		}
-		return rr
+		if owner != h.Name || target != rr.Target {
+			c := *rr
+			c.Hdr.Name, c.Target = owner, target
+			return &c, true
+		}
 	case *dns.SOA:
 		// A negative answer's SOA is the apex of the zone the question is
 		// in; in the domain form that is ENV.DOMAIN, not ZONE.
@@ -133,76 +131,62 @@ func (r *restoredReply) restore(rr dns.RR) dns.RR {
 		if r.w.askedZone != "" {
 			owner, ns, mbox = r.zoneName(owner), r.zoneName(ns), r.zoneName(mbox)
 		}
-		if owner == h.Name && ns == rr.Ns && mbox == rr.Mbox {
-			return rr
+		if owner != h.Name || ns != rr.Ns || mbox != rr.Mbox {
+			c := *rr
+			c.Hdr.Name, c.Ns, c.Mbox = owner, ns, mbox
+			return &c, true
 		}
-		c := *rr
-		c.Hdr.Name, c.Ns, c.Mbox = owner, ns, mbox
-		return &c
+	default:
+		if owner != h.Name {
+			c := dns.Copy(rr)
+			c.Header().Name = owner
+			return c, true
+		}
 	}
-	if owner == h.Name {
-		return rr
-	}
-	c := dns.Copy(rr)
-	c.Header().Name = owner
-	return c
+	return rr, true
 }
 
-// name maps a name at or below the target back to the asked spelling.
-func (r *restoredReply) name(n string) string {
+// name maps a name at or below the target back to the asked spelling; ok is
+// false if that spelling is not a valid domain name.
+func (r *restoring) name(n string) (string, bool) {
 	// Exact equality first: the next plugin usually echoes the name it was sent.
 	if n == r.w.name || strings.EqualFold(n, r.w.name) {
-		return r.w.question.Name
+		return r.w.question.Name, true
 	}
-	if prefix, ok := cutSuffixFold(n, r.w.target); ok {
-		return r.join(prefix, r.w.asked)
+	prefix, ok := kubedns.CutZone(n, r.w.target)
+	if !ok {
+		return n, true
 	}
-	return n
+	for _, rn := range r.names {
+		if rn.from == n {
+			return rn.to, rn.to != ""
+		}
+	}
+	restored := prefix + r.w.asked
+	if !validName(restored) {
+		restored = ""
+	}
+	if r.names == nil {
+		r.names = make([]restoredName, 0, r.records)
+	}
+	r.names = append(r.names, restoredName{n, restored})
+	return restored, restored != ""
 }
 
 // zoneName maps a name at or below ZONE to ENV.DOMAIN (the domain form).
-func (r *restoredReply) zoneName(n string) string {
-	if prefix, ok := cutSuffixFold(n, r.w.zone); ok {
-		return r.join(prefix, r.w.askedZone)
+// The apex and the SOA's names are short: they always fit.
+func (r *restoring) zoneName(n string) string {
+	if prefix, ok := kubedns.CutZone(n, r.w.zone); ok && validName(prefix+r.w.askedZone) {
+		return prefix + r.w.askedZone
 	}
 	return n
 }
 
-// join returns prefix+suffix, written to the reply's name buffer. The buffer
-// is sized on first use for one name per record (a short prefix each), and
-// what a strings.Builder has handed out stays valid as it grows.
-func (r *restoredReply) join(prefix, suffix string) string {
-	if r.names.Cap() == 0 {
-		r.names.Grow(r.records * (len(suffix) + 16))
+// validName reports whether n, a fully qualified name, fits in 255 octets.
+func validName(n string) bool {
+	if len(n) <= 254 { // escapes only ever make the text longer than the name
+		return true
 	}
-	start := r.names.Len()
-	r.names.WriteString(prefix)
-	r.names.WriteString(suffix)
-	return r.names.String()[start:]
-}
-
-// recordBatch hands out copies of records of one type from a single
-// allocation, made on first use for the n records of that type in a reply.
-type recordBatch[T any] struct {
-	n   int
-	buf []T
-}
-
-// renamedCopy returns a copy of rr, taken from b, with the owner name given.
-func renamedCopy[T any, P interface {
-	*T
-	dns.RR
-}](b *recordBatch[T], rr P, owner string) P {
-	c := P(b.copyOf(rr))
-	c.Header().Name = owner
-	return c
-}
-
-func (b *recordBatch[T]) copyOf(rr *T) *T {
-	if b.buf == nil {
-		b.buf = make([]T, 0, b.n)
-	}
-	// Past n, append moves on to a new array; the copies handed out stay valid.
-	b.buf = append(b.buf, *rr)
-	return &b.buf[len(b.buf)-1]
+	_, ok := dns.IsDomainName(n)
+	return ok
 }

@@ -1,7 +1,6 @@
 package envalias
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,8 +9,10 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/kubernetes"
+	"github.com/warpdns/warpdns/internal/kubedns"
 
 	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 const pluginName = "envalias"
@@ -41,12 +42,9 @@ func setup(c *caddy.Controller) error {
 
 // onStartup connects e to the kubernetes plugin of its server block, h.
 func (e *Envalias) onStartup(h plugin.Handler) error {
-	if h == nil {
-		return errors.New("the kubernetes plugin is not in this server block; envalias needs it")
-	}
-	k, ok := h.(*kubernetes.Kubernetes)
-	if !ok {
-		return fmt.Errorf("handler %q is a %T, not the kubernetes plugin", h.Name(), h)
+	k, err := kubedns.Plugin(h)
+	if err != nil {
+		return err
 	}
 
 	// Select the kubernetes plugin's zones that lie within e.Zones: only
@@ -79,6 +77,7 @@ func (s kubeServices) serviceExists(key string) bool {
 func parse(c *caddy.Controller) (*Envalias, error) {
 	e := &Envalias{aliaser: aliaser{sep: "-"}}
 
+	seen := map[string]bool{}
 	i := 0
 	for c.Next() {
 		if i > 0 {
@@ -90,11 +89,11 @@ func parse(c *caddy.Controller) (*Envalias, error) {
 		if len(args) == 0 {
 			return nil, c.Err("at least one ENV is required")
 		}
-		for _, env := range args {
-			if !isLabel(env) {
-				return nil, c.Errf("ENV %q is not a valid DNS label", env)
+		for _, arg := range args {
+			env := strings.ToLower(arg) // names compare without regard to case
+			if len(validation.IsDNS1123Label(env)) > 0 {
+				return nil, c.Errf("ENV %q is not a valid DNS label", arg)
 			}
-			env = strings.ToLower(env)
 			if slices.Contains(e.envs, env) {
 				return nil, c.Errf("ENV %q is given more than once", env)
 			}
@@ -103,6 +102,10 @@ func parse(c *caddy.Controller) (*Envalias, error) {
 		e.Zones = plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)
 
 		for c.NextBlock() {
+			if seen[c.Val()] {
+				return nil, c.Errf("%s is given more than once", c.Val())
+			}
+			seen[c.Val()] = true
 			switch c.Val() {
 			case "separator":
 				args := c.RemainingArgs()
@@ -158,4 +161,6 @@ func names(c *caddy.Controller) ([]string, error) {
 	return args, nil
 }
 
-func isSepChar(b byte) bool { return isLetter(b) || isDigit(b) || b == '-' || b == '_' }
+func isSepChar(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_'
+}

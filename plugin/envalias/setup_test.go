@@ -103,6 +103,18 @@ func TestSetupErrors(t *testing.T) {
 			separator - _
 		}`, "2 - Error during parsing: Wrong argument count or unexpected line ending after '_'"},
 		{`envalias stg {
+			separator -
+			separator _
+		}`, "3 - Error during parsing: separator is given more than once"},
+		{`envalias stg {
+			zones cluster.local
+			zones example.org
+		}`, "3 - Error during parsing: zones is given more than once"},
+		{`envalias stg {
+			domain k8s.example.com
+			domain example.net
+		}`, "3 - Error during parsing: domain is given more than once"},
+		{`envalias stg {
 			zones
 		}`, "2 - Error during parsing: Wrong argument count or unexpected line ending after 'zones'"},
 		{`envalias stg {

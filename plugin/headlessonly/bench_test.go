@@ -35,12 +35,12 @@ func BenchmarkSelected(b *testing.B) {
 func BenchmarkSvcIndexHeadless(b *testing.B) {
 	conn := newCluster(false)
 	h := newPlugin(conn)
-	if svcs := (&headlessConn{apiConn: conn, h: h}).SvcIndex("web.testns"); len(svcs) != 1 || !svcs[0].Headless() {
+	if svcs := (&headlessConn{Controller: conn, h: h}).SvcIndex("web.testns"); len(svcs) != 1 || !svcs[0].Headless() {
 		b.Fatalf("SvcIndex: %v", svcs)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		c := headlessConn{apiConn: conn, h: h}
+		c := headlessConn{Controller: conn, h: h}
 		c.SvcIndex("web.testns")
 	}
 }
@@ -50,6 +50,14 @@ func BenchmarkSvcIndexHeadless(b *testing.B) {
 // kubernetes' for the same Service created headless.
 func BenchmarkServeDNSHeadlessSRV(b *testing.B) {
 	benchmarkServeDNSType(b, newPlugin(newCluster(false)), "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
+}
+
+// BenchmarkServeDNSHeadlessSRVUncached: the same, made by the kubernetes plugin every time (an
+// answer made within the second of the cache's last change is not kept).
+func BenchmarkServeDNSHeadlessSRVUncached(b *testing.B) {
+	conn := newCluster(false)
+	conn.modified = 1 << 62
+	benchmarkServeDNSType(b, newPlugin(conn), "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
 }
 
 func BenchmarkServeDNSStockHeadlessSRV(b *testing.B) {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin/kubernetes"
 	"github.com/coredns/coredns/plugin/kubernetes/object"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
+	"github.com/warpdns/warpdns/internal/kubedns"
 
 	"github.com/miekg/dns"
 	api "k8s.io/api/core/v1"
@@ -23,11 +25,12 @@ import (
 // API objects with the cache's own converters (object.ToService, object.EndpointSliceToEndpoints),
 // so readiness filtering is the cache's, not ours.
 type fakeConn struct {
-	svcs []*object.Service
-	eps  []*object.Endpoints
+	svcs     []*object.Service
+	eps      []*object.Endpoints
+	modified int64 // Modified(); 0 means 3, an instant long past
 }
 
-var _ apiConn = (*fakeConn)(nil)
+var _ kubedns.Controller = (*fakeConn)(nil)
 
 func (c *fakeConn) ServiceList() []*object.Service              { return c.svcs }
 func (c *fakeConn) EndpointsList() []*object.Endpoints          { return c.eps }
@@ -38,10 +41,18 @@ func (*fakeConn) PodIndex(string) []*object.Pod                 { return nil }
 func (*fakeConn) McEpIndex(string) []*object.MultiClusterEndpoints {
 	return nil
 }
-func (*fakeConn) Run()                                   {}
-func (*fakeConn) HasSynced() bool                        { return true }
-func (*fakeConn) Stop() error                            { return nil }
-func (*fakeConn) Modified(kubernetes.ModifiedMode) int64 { return 3 }
+func (*fakeConn) Run()            {}
+func (*fakeConn) HasSynced() bool { return true }
+func (*fakeConn) Stop() error     { return nil }
+func (c *fakeConn) Modified(mode kubernetes.ModifiedMode) int64 {
+	if mode != kubernetes.ModifiedInternal {
+		return 0
+	}
+	if m := atomic.LoadInt64(&c.modified); m != 0 {
+		return m
+	}
+	return 3
+}
 func (*fakeConn) GetNodeByName(context.Context, string) (*api.Node, error) {
 	return nil, errors.New("no nodes")
 }
@@ -227,9 +238,9 @@ var passed = test.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *d
 })
 
 // newPlugin returns headlessonly in front of a kubernetes plugin over conn, as in plugin.cfg.
-func newPlugin(conn *fakeConn) *Headlessonly {
+func newPlugin(conn *fakeConn) *HeadlessOnly {
 	k := newKubernetes(conn)
-	return &Headlessonly{Zones: []string{"cluster.local."}, Next: k, k: k}
+	return &HeadlessOnly{Zones: []string{"cluster.local."}, Next: k, k: k}
 }
 
 // addrWriter is a test.ResponseWriter with settable listener and client addresses.

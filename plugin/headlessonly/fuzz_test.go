@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/warpdns/warpdns/internal/kubedns"
 
 	"github.com/miekg/dns"
 )
@@ -48,8 +49,8 @@ func FuzzServeDNS(f *testing.F) {
 		}
 
 		for _, zones := range [][]string{h.Zones, h.k.Zones, {"."}, {"svc.cluster.local.", "example.org."}} {
-			if got, want := inZones(zones, r.Question[0].Name), plugin.Zones(zones).Matches(r.Question[0].Name) != ""; got != want {
-				t.Fatalf("inZones(%v, %q) = %t, want %t", zones, r.Question[0].Name, got, want)
+			if got, want := kubedns.InZones(zones, r.Question[0].Name), plugin.Zones(zones).Matches(r.Question[0].Name) != ""; got != want {
+				t.Fatalf("InZones(%v, %q) = %t, want %t", zones, r.Question[0].Name, got, want)
 			}
 		}
 
@@ -76,6 +77,12 @@ func FuzzServeDNS(f *testing.F) {
 		if (got.Msg == nil) != (want.Msg == nil) || got.Msg != nil && got.Msg.String() != want.Msg.String() {
 			t.Fatalf("%s %s:\n%v\nstock headless:\n%v", dns.TypeToString[qtype], name, got.Msg, want.Msg)
 		}
+		// Asked again, the answer may come from the answer cache: the same.
+		again := dnstest.NewRecorder(&test.ResponseWriter{TCP: tcp})
+		againRcode, _ := h.ServeDNS(context.Background(), again, r.Copy())
+		if againRcode != wantRcode || (again.Msg == nil) != (want.Msg == nil) || again.Msg != nil && again.Msg.String() != want.Msg.String() {
+			t.Fatalf("%s %s asked again: rcode %d\n%v\nstock headless:\n%v", dns.TypeToString[qtype], name, againRcode, again.Msg, want.Msg)
+		}
 	})
 }
 
@@ -93,7 +100,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, input string) {
 		c := caddy.NewTestController("dns", input)
-		c.ServerBlockKeys = []string{".:53"}
+		c.ServerBlockKeys = []string{".:53", ".:5353"}
 		h, err := parse(c)
 		if err == nil && h == nil {
 			t.Fatal("no handler and no error")

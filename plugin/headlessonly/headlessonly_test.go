@@ -4,7 +4,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -153,7 +157,7 @@ func TestServeDNS(t *testing.T) {
 	}
 }
 
-func checkCase(t *testing.T, h *Headlessonly, w dns.ResponseWriter, tc test.Case) {
+func checkCase(t *testing.T, h *HeadlessOnly, w dns.ResponseWriter, tc test.Case) {
 	t.Helper()
 	rec := dnstest.NewRecorder(w)
 	if _, err := h.ServeDNS(context.Background(), rec, tc.Msg()); err != nil {
@@ -211,7 +215,7 @@ func TestUntouched(t *testing.T) {
 	conn := newCluster(false)
 	h := newPlugin(conn)
 	h.Zones = []string{"."} // as in a ".:53 .:5353" block: reverse zones and other names reach us
-	h.namespaces = map[string]struct{}{"testns": {}}
+	h.namespaces = map[string]string{"testns": "Testfile:2"}
 	stock := newKubernetes(conn)
 
 	for _, q := range []struct {
@@ -273,7 +277,7 @@ func TestFallbackClusterIP(t *testing.T) {
 func TestNamespaces(t *testing.T) {
 	t.Parallel()
 	h := newPlugin(newCluster(false))
-	h.namespaces = map[string]struct{}{"other": {}}
+	h.namespaces = map[string]string{"other": "Testfile:2"}
 	for _, tc := range []test.Case{
 		{
 			Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA,
@@ -448,28 +452,6 @@ func BenchmarkServeDNSNotSelected(b *testing.B) {
 	}
 }
 
-// TestNotSelectedAllocs checks that deciding not to serve a query allocates nothing (what is left,
-// one allocation, is plugin.NextOrFailure's, which every plugin pays).
-func TestNotSelectedAllocs(t *testing.T) {
-	h := newPlugin(newCluster(false))
-	h.ports = []uint16{5353}
-	h.clients = []netip.Prefix{netip.MustParsePrefix("10.240.0.0/16")}
-	r := new(dns.Msg)
-	r.SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
-	for _, w := range []*addrWriter{
-		{local: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 53}},
-		{local: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 5353}, remote: &net.TCPAddr{IP: net.IPv4(10, 1, 0, 7), Port: 4000}},
-	} {
-		if n := testing.AllocsPerRun(100, func() {
-			if h.selected(w, r) {
-				t.Fatal("selected")
-			}
-		}); n != 0 {
-			t.Errorf("%v allocations to pass a query on, want 0", n)
-		}
-	}
-}
-
 func benchmarkServeDNS(b *testing.B, h interface {
 	ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, error)
 }, name string) {
@@ -481,4 +463,78 @@ func benchmarkServeDNS(b *testing.B, h interface {
 	for b.Loop() {
 		h.ServeDNS(ctx, w, r)
 	}
+}
+
+// TestAnswerCache: an answer is reused while the kubernetes plugin's Modified stamp is the one it
+// was made under, and only if it was made in a later second than that stamp.
+func TestAnswerCache(t *testing.T) {
+	t.Parallel()
+	conn := newCluster(false)
+	h := newPlugin(conn)
+	ask := func() []dns.RR {
+		t.Helper()
+		r := new(dns.Msg)
+		r.SetQuestion("np.testns.svc.cluster.local.", dns.TypeA)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := h.ServeDNS(context.Background(), rec, r); err != nil || rec.Msg == nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		if rec.Msg.Id != r.Id || rec.Msg.Question[0] != r.Question[0] {
+			t.Errorf("reply %d %v made for another question than %d %v", rec.Msg.Id, rec.Msg.Question, r.Id, r.Question)
+		}
+		return rec.Msg.Answer
+	}
+	moved := endpointSlice("np-a", "np", "testns", endpoint(yes, "", "10.6.0.9"))
+
+	want := []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")}
+	ask()
+	conn.eps = append(slices.Clone(conn.eps), moved) // a change the stamp does not show (a test can)
+	if got := ask(); !slices.EqualFunc(got, want, dns.IsDuplicate) {
+		t.Errorf("under the same stamp: %v, want the kept answer %v", got, want)
+	}
+	conn.modified = 4 // the stamp moves: the answer is made again
+	if got := ask(); len(got) != 2 {
+		t.Errorf("after a change: %v, want both endpoints", got)
+	}
+
+	// Made in the same second as the last change: never kept.
+	conn.modified = time.Now().Unix() + 1
+	before := ask()
+	conn.eps = conn.eps[:len(conn.eps)-1]
+	if got := ask(); len(got) == len(before) {
+		t.Errorf("an answer made within the second of the last change was kept: %v", got)
+	}
+}
+
+// TestAnswerCacheConcurrent: queries on many goroutines share the answer cache while the stamp
+// moves (run with -race).
+func TestAnswerCacheConcurrent(t *testing.T) {
+	t.Parallel()
+	conn := newCluster(false)
+	h := newPlugin(conn)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				r := new(dns.Msg)
+				r.SetQuestion([]string{"web.testns.svc.cluster.local.", "np.testns.svc.cluster.local."}[(g+i)%2], dns.TypeA)
+				rec := dnstest.NewRecorder(&test.ResponseWriter{})
+				h.ServeDNS(context.Background(), rec, r)
+				if rec.Msg == nil || len(rec.Msg.Answer) == 0 {
+					t.Errorf("no answer for %s", r.Question[0].Name)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 50 {
+			atomic.StoreInt64(&conn.modified, int64(10+i)) // as the informer moves the stamp
+		}
+	}()
+	wg.Wait()
 }

@@ -1,7 +1,11 @@
 package headlessonly
 
 import (
+	"bytes"
+	"fmt"
+	golog "log"
 	"net/netip"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -9,8 +13,6 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/plugin/kubernetes"
-	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
 )
@@ -39,17 +41,21 @@ func TestParse(t *testing.T) {
 		{input: `headlessonly {
 			ports 5353 53
 			ports 8053
-		}`, zones: []string{"."}, ports: []uint16{5353, 53, 8053}},
+		}`, keys: []string{".:53", "dns://.:5353", ".:8053"}, zones: []string{"."}, ports: []uint16{5353, 53, 8053}},
+		{input: `headlessonly {
+			ports 53 853
+		}`, keys: []string{".", "tls://."}, zones: []string{"."}, ports: []uint16{53, 853}},
 		{input: `headlessonly {
 			clients 10.0.0.0/8 10.1.2.3/8 fd00::/8
 			clients 192.0.2.7 2001:db8::1 ::ffff:192.0.2.8
-		}`, zones: []string{"."}, clients: []string{"10.0.0.0/8", "10.0.0.0/8", "fd00::/8", "192.0.2.7/32", "2001:db8::1/128", "192.0.2.8/32"}},
+			clients ::ffff:10.0.0.0/104 ::ffff:0.0.0.0/96
+		}`, zones: []string{"."}, clients: []string{"10.0.0.0/8", "10.0.0.0/8", "fd00::/8", "192.0.2.7/32", "2001:db8::1/128", "192.0.2.8/32", "10.0.0.0/8", "0.0.0.0/0"}},
 		{input: `headlessonly cluster.local {
 			namespaces platform
 			fallback clusterip
 			ports 5353
 			clients 10.0.0.0/16
-		}`, zones: []string{"cluster.local."}, namespaces: []string{"platform"}, fallback: true, ports: []uint16{5353}, clients: []string{"10.0.0.0/16"}},
+		}`, keys: []string{"cluster.local:5353"}, zones: []string{"cluster.local."}, namespaces: []string{"platform"}, fallback: true, ports: []uint16{5353}, clients: []string{"10.0.0.0/16"}},
 	}
 	for _, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
@@ -123,12 +129,15 @@ func TestSetupErrors(t *testing.T) {
 		{"headlessonly {\n  clients\n}", "Wrong argument count"},
 		{"headlessonly {\n  clients 10.0.0.0/33\n}", `Testfile:2 - Error during parsing: invalid client network "10.0.0.0/33"`},
 		{"headlessonly {\n  clients vpc\n}", `invalid client network "vpc"`},
-		{"headlessonly {\n  clients ::ffff:10.0.0.0/104\n}", `invalid client network "::ffff:10.0.0.0/104"`},
+		{"headlessonly {\n  clients ::ffff:0.0.0.0/95\n}", `invalid client network "::ffff:0.0.0.0/95"`},
+		{"headlessonly ...", `Testfile:1 - Error during parsing: invalid zone "..."`},
+		{"headlessonly cluster.local {\n  ports 5353 5533\n}", `Testfile:2 - Error during parsing: port 5533 is not a port of this server block (5353)`},
 		{"headlessonly {\n  clients fe80::1%eth0\n}", `invalid client network "fe80::1%eth0"`},
 		{"headlessonly\nheadlessonly", "this plugin can only be used once per Server Block"},
 	}
 	for _, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = []string{"cluster.local:5353"}
 		err := setup(c)
 		if err == nil {
 			t.Errorf("%q: expected an error", tc.input)
@@ -137,20 +146,6 @@ func TestSetupErrors(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), "plugin/headlessonly: ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %q, want it to name the plugin and contain %q", tc.input, err, tc.want)
 		}
-	}
-}
-
-func TestKubernetesPlugin(t *testing.T) {
-	t.Parallel()
-	if _, err := kubernetesPlugin(nil); err == nil || !strings.Contains(err.Error(), "kubernetes plugin is not loaded") {
-		t.Errorf("missing kubernetes plugin: error %v", err)
-	}
-	if _, err := kubernetesPlugin(test.ErrorHandler()); err == nil {
-		t.Error("a handler that is not the kubernetes plugin was accepted")
-	}
-	k := kubernetes.New([]string{"cluster.local."})
-	if got, err := kubernetesPlugin(k); err != nil || got != k {
-		t.Errorf("kubernetes plugin: got %v, %v", got, err)
 	}
 }
 
@@ -169,7 +164,7 @@ func TestStartup(t *testing.T) {
 	if i, err := start("cluster.local:0 {\n headlessonly\n}"); err == nil {
 		i.Stop()
 		t.Error("started without the kubernetes plugin")
-	} else if !strings.Contains(err.Error(), "plugin/headlessonly: the kubernetes plugin is not loaded") {
+	} else if !strings.Contains(err.Error(), "plugin/headlessonly: the kubernetes plugin is not in this server block") {
 		t.Errorf("error %q does not say the kubernetes plugin is missing", err)
 	}
 
@@ -214,9 +209,60 @@ func TestParsePrefix(t *testing.T) {
 		"2001:db8::/32":     "2001:db8::/32",
 		"2001:db8::1:2/120": "2001:db8::1:0/120",
 	} {
-		p, err := parsePrefix(in)
+		p, err := clientNetwork(in)
 		if err != nil || p != netip.MustParsePrefix(want) {
-			t.Errorf("parsePrefix(%q) = %v, %v; want %s", in, p, err, want)
+			t.Errorf("clientNetwork(%q) = %v, %v; want %s", in, p, err, want)
 		}
+	}
+}
+
+// A zone outside the kubernetes plugin's zones would never be answered headless-style: startup
+// fails, naming the plugin and the line.
+func TestStartupZones(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		input string
+		keys  []string
+		want  string // error; empty: none
+	}{
+		{"headlessonly", []string{"cluster.local:5353"}, ""},
+		{"headlessonly", []string{".:53"}, ""}, // the kubeadm block: it acts in cluster.local
+		{"headlessonly cluster.local", []string{"."}, ""},
+		{"headlessonly svc.cluster.local", []string{"."}, ""},
+		{"headlessonly example.org", []string{"."}, "Testfile:1 - zone example.org. is not within the zones of the kubernetes plugin (cluster.local. in-addr.arpa. ip6.arpa.)"},
+		{"headlessonly", []string{"example.org"}, "Testfile:1 - zone example.org. is not within the zones of the kubernetes plugin (cluster.local. in-addr.arpa. ip6.arpa.)"},
+	} {
+		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = tc.keys
+		h, err := parse(c)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.input, err)
+		}
+		err = h.onStartup(newKubernetes(newCluster(false)))
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
+			t.Errorf("%q in %v: error %v, want %q", tc.input, tc.keys, err, tc.want)
+		}
+	}
+}
+
+// A namespace that does not exist once the cache has synced is most likely a typo: it is logged.
+func TestWarnNamespaces(t *testing.T) {
+	var buf bytes.Buffer
+	golog.SetOutput(&buf)
+	t.Cleanup(func() { golog.SetOutput(os.Stderr) })
+
+	c := caddy.NewTestController("dns", "headlessonly {\n  namespaces testns tetsns\n}")
+	c.ServerBlockKeys = []string{"cluster.local"}
+	h, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.warnNamespaces(newCluster(false))
+	got := buf.String()
+	if want := `[WARNING] plugin/headlessonly: Testfile:2 - namespace "tetsns" does not exist`; !strings.Contains(got, want) {
+		t.Errorf("log %q, want it to contain %q", got, want)
+	}
+	if strings.Contains(got, `"testns"`) {
+		t.Errorf("log %q warns of a namespace that exists", got)
 	}
 }
