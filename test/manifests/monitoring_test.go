@@ -395,7 +395,7 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	}{
 		{vpc, alias, dns.RcodeSuccess},                                           // envalias + headlessonly
 		{vpc, "api." + ns + ".svc.cluster.local.", dns.RcodeSuccess},             // headlessonly
-		{vpc, "down." + ns + ".svc.cluster.local.", dns.RcodeSuccess},            // no ready endpoint: NODATA
+		{vpc, "down." + ns + ".svc.cluster.local.", dns.RcodeNameError},          // no ready endpoint (as a headless Service)
 		{vpc, "example.org.", dns.RcodeRefused},                                  // outside the VPC listener's zone
 		{inCluster, "example.org.", dns.RcodeServerFailure},                      // upstream down
 		{inCluster, "example.org.", dns.RcodeServerFailure},                      // again: from the cache
