@@ -305,7 +305,23 @@ func TestMonitoringDryRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	a := newApplier(t, c)
-	prepare(t, ctx, c, a)
+	// The CRDs only: prepare (TestDryRun's) may have run on this cluster
+	// already, and kubeadm's Service cannot be created twice.
+	for _, crd := range readObjects(t, filepath.Join("testdata", "crds", "monitoring.coreos.com.yaml")) {
+		if _, err := a.apply(ctx, crd, false); err != nil {
+			t.Fatalf("installing CRD: %v", err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			o, err := a.dyn.Resource(schemaCRD).Get(ctx, crd.GetName(), metav1.GetOptions{})
+			if err == nil && crdEstablished(o) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("CRD %s not Established after 30s (%v)", crd.GetName(), err)
+			}
+		}
+	}
+	a.mapper.Reset()
 	fsys, _ := loadManifests(t)
 	objs := build(t, fsys, "/manifests/monitoring")
 	if err := c.EnsureNamespace(ctx, objs[0].GetNamespace()); err != nil {
