@@ -61,11 +61,15 @@ e2e:
 	WARPDNS_E2E=1 $(GO) -C test test -count=1 -timeout 20m -v -run '^TestE2E$$' ./e2e/
 
 # Ours against upstream CoreDNS v1.15.0 on this machine, loopback only:
-# dnsperf throughput and latency, memory and startup with 10,000 Services,
-# propagation of endpoint readiness flips, the plugins' Go benchmarks. About
-# 20 minutes; writes docs/benchmarks.md and docs/benchmarks.png. Needs
-# dnsperf (Debian package dnsperf). Not part of make test (a smoke variant
-# of it is: go test ./ in bench/).
+# dnsperf throughput and latency (Corefile.example at a moderate load, plain
+# server blocks saturated, k8s_gateway as a third side), memory (a small world
+# and 10,000 Services), startup, propagation of endpoint readiness flips, the
+# plugins' Go benchmarks. About 35 minutes; writes docs/benchmarks.md and
+# docs/benchmarks.png. Needs dnsperf (Debian package dnsperf). k8s_gateway is
+# not served by the module proxy: the first run builds it from a checkout of
+# github.com/k8s-gateway/k8s_gateway named by WARPDNS_K8S_GATEWAY_SRC (then
+# cached); without one its side says why it is missing. Not part of make test
+# (a smoke variant of it is: go test ./ in bench/).
 .PHONY: bench
 bench:
 	$(GO) -C bench run ./cmd/warpdns-bench -out $(CURDIR)/docs/benchmarks.md -chart $(CURDIR)/docs/benchmarks.png
@@ -75,6 +79,9 @@ bench:
 # applies it to a local kube-apiserver (CRDs it needs from vendored minimal
 # definitions), runs the standalone Corefile with its own RBAC, and checks the
 # Terraform example against the Cloudflare provider v5 schema. Part of make test.
+# Also: the Helm chart (lint, template per platform and way, dry-run, the same
+# objects as the kustomize overlays), every NetworkPolicy evaluated by a policy
+# engine, and the monitoring rules and dashboard.
 manifests-check:
 	$(GO) -C test test -count=1 -timeout 20m ./manifests/
 

@@ -57,7 +57,7 @@ func Plugin(h plugin.Handler) (*kubernetes.Kubernetes, error) {
 // CutZone returns what comes before zone in name, if name is zone or a name below it; prefix is
 // then empty or ends with a dot. Both names are fully qualified, zone is lower case; letters
 // compare without regard to case, as in DNS. It is plugin.Zones.Matches for one zone, plus the
-// prefix, without Matches' allocations (it runs for every name in a reply).
+// prefix, which envalias needs to translate a name (Matches gives the zone only).
 func CutZone(name, zone string) (prefix string, ok bool) {
 	if zone == "." {
 		return name, strings.HasSuffix(name, ".")
