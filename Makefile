@@ -48,7 +48,8 @@ run: build
 # module's tests run, even after one fails; make fails if any did.
 test:
 	@status=0; for m in $(MODULES); do \
-		echo "== go test ./... in module $$m"; \
+		echo "== go mod tidy -diff, go test ./... in module $$m"; \
+		$(GO) -C $$m mod tidy -diff || { echo "module $$m: go.mod/go.sum not tidy (a module it requires changed): run go mod tidy there"; status=1; }; \
 		$(GO) -C $$m test -count=1 -timeout 30m ./... || status=1; \
 	done; exit $$status
 
