@@ -17,6 +17,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	release "helm.sh/helm/v4/pkg/release/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -502,7 +503,11 @@ func TestHelmDryRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	a := newApplier(t, c)
-	prepare(t, ctx, c, a)
+	// TestDryRun may have prepared the shared control plane already (its
+	// kubeadm objects cannot be created twice).
+	if _, err := c.Client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{}); err != nil {
+		prepare(t, ctx, c, a)
+	}
 	ch := loadChart(t)
 	for _, cc := range chartCases(t) {
 		t.Run(cc.name(), func(t *testing.T) {
