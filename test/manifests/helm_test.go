@@ -509,10 +509,23 @@ func TestHelmDryRun(t *testing.T) {
 		prepare(t, ctx, c, a)
 	}
 	ch := loadChart(t)
-	for _, cc := range chartCases(t) {
-		t.Run(cc.name(), func(t *testing.T) {
+	cases := chartCases(t)
+	// The autoscalers too, once each way.
+	cases = append(cases, chartCase{"gke", "standalone"}, chartCase{"metallb", "replace"})
+	for i, cc := range cases {
+		name := cc.name()
+		autoscaler := i >= len(cases)-2
+		if autoscaler {
+			name += "/autoscalers"
+		}
+		t.Run(name, func(t *testing.T) {
 			v := chartValues(t, cc)
 			v["cloudflared"] = map[string]any{"enabled": true}
+			if autoscaler && cc.mode == "standalone" {
+				v["autoscaling"] = map[string]any{"hpa": map[string]any{"enabled": true}}
+			} else if autoscaler {
+				v["autoscaling"] = map[string]any{"clusterProportional": map[string]any{"enabled": true}}
+			}
 			objs, err := renderChart(ch, v)
 			if err != nil {
 				t.Fatalf("helm template: %v", err)
@@ -537,6 +550,97 @@ func TestHelmDryRun(t *testing.T) {
 				if o.GetKind() == "Deployment" && o.GetName() == "coredns" {
 					checkMergedCoreDNS(t, out)
 				}
+			}
+		})
+	}
+}
+
+// TestHelmOptionalObjects: what the values switch on beyond the kustomize
+// overlays (autoscaling, ServiceMonitor) points at the right objects.
+func TestHelmOptionalObjects(t *testing.T) {
+	ch := loadChart(t)
+	render := func(t *testing.T, mode string, set map[string]any) []*unstructured.Unstructured {
+		t.Helper()
+		v := chartValues(t, chartCase{"gke", mode})
+		for k, val := range set {
+			v[k] = val
+		}
+		objs, err := renderChart(ch, v)
+		if err != nil {
+			t.Fatalf("helm template: %v", err)
+		}
+		return objs
+	}
+	t.Run("hpa", func(t *testing.T) {
+		objs := render(t, "standalone", map[string]any{"autoscaling": map[string]any{"hpa": map[string]any{"enabled": true}}})
+		hpa := find(objs, "HorizontalPodAutoscaler", "warpdns")
+		if hpa == nil {
+			t.Fatal("no HorizontalPodAutoscaler")
+		}
+		if name, _, _ := unstructured.NestedString(hpa.Object, "spec", "scaleTargetRef", "name"); name != "warpdns" {
+			t.Errorf("the HPA scales %q, want Deployment warpdns", name)
+		}
+		if _, found, _ := unstructured.NestedFieldNoCopy(find(objs, "Deployment", "warpdns").Object, "spec", "replicas"); found {
+			t.Error("with an HPA the Deployment must not set replicas (each upgrade would reset them)")
+		}
+	})
+	t.Run("cluster-proportional-autoscaler", func(t *testing.T) {
+		objs := render(t, "replace", map[string]any{"autoscaling": map[string]any{"clusterProportional": map[string]any{"enabled": true}}})
+		d := find(objs, "Deployment", "warpdns-autoscaler")
+		if d == nil {
+			t.Fatal("no Deployment warpdns-autoscaler")
+		}
+		dep := toDeployment(t, d)
+		if cmd := strings.Join(dep.Spec.Template.Spec.Containers[0].Command, " "); !strings.Contains(cmd, "--target=Deployment/coredns") ||
+			!strings.Contains(cmd, "--namespace=kube-system") || !strings.Contains(cmd, "--configmap=warpdns-autoscaler") {
+			t.Errorf("autoscaler command %q, want it to scale kube-system/coredns from ConfigMap warpdns-autoscaler", cmd)
+		}
+		cm := find(objs, "ConfigMap", "warpdns-autoscaler")
+		linear, _, _ := unstructured.NestedString(cm.Object, "data", "linear")
+		var params map[string]any
+		if err := json.Unmarshal([]byte(linear), &params); err != nil || params["coresPerReplica"] == nil || params["min"] == nil {
+			t.Errorf("autoscaler parameters %q: %v", linear, err)
+		}
+	})
+	t.Run("both autoscalers", func(t *testing.T) {
+		v := chartValues(t, chartCase{"gke", "standalone"})
+		v["autoscaling"] = map[string]any{"hpa": map[string]any{"enabled": true}, "clusterProportional": map[string]any{"enabled": true}}
+		if _, err := renderChart(ch, v); err == nil || !strings.Contains(err.Error(), "either hpa or clusterProportional") {
+			t.Errorf("want a clear refusal of two autoscalers, got %v", err)
+		}
+	})
+	for _, mode := range []string{"standalone", "replace"} {
+		t.Run("serviceMonitor/"+mode, func(t *testing.T) {
+			objs := render(t, mode, map[string]any{"serviceMonitor": map[string]any{"enabled": true}})
+			sm := find(objs, "ServiceMonitor", "warpdns")
+			if sm == nil {
+				t.Fatal("no ServiceMonitor")
+			}
+			sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+			eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+			if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
+				t.Errorf("ServiceMonitor endpoints %v, want port metrics", eps)
+			}
+			if mode == "replace" {
+				// kubeadm's kube-dns Service: k8s-app=kube-dns, port metrics 9153.
+				if sel["k8s-app"] != "kube-dns" || len(sel) != 1 || sm.GetNamespace() != "kube-system" {
+					t.Errorf("ServiceMonitor selects %v in %s, want kube-system's kube-dns", sel, sm.GetNamespace())
+				}
+				return
+			}
+			svc := find(objs, "Service", "warpdns-metrics")
+			if svc == nil || svc.GetNamespace() != sm.GetNamespace() {
+				t.Fatal("no Service warpdns-metrics beside the ServiceMonitor")
+			}
+			for k, v := range sel {
+				if svc.GetLabels()[k] != v {
+					t.Errorf("ServiceMonitor selects %v, Service warpdns-metrics has labels %v", sel, svc.GetLabels())
+				}
+			}
+			podSel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+			ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+			if podSel["app.kubernetes.io/name"] != "warpdns" || len(ports) != 1 || ports[0].(map[string]any)["name"] != "metrics" {
+				t.Errorf("Service warpdns-metrics: selector %v ports %v, want the warpdns pods' metrics port", podSel, ports)
 			}
 		})
 	}
