@@ -191,6 +191,7 @@ func TestHelmValuesSchema(t *testing.T) {
 			if err == nil {
 				t.Fatal("the chart rendered; values.schema.json should have refused these values")
 			}
+			t.Logf("refused: %v", err)
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("the error does not mention %q:\n%v", w, err)
