@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 var update = flag.Bool("update", false, "rewrite the Corefile copies of the kustomize bases from Corefile.example (make manifests-corefiles)")
@@ -262,5 +264,46 @@ func TestCorefileDomainForm(t *testing.T) {
 	}
 	if d := domainBlock.FindStringSubmatch(got); d == nil || d[1] != "k8s.example.com" {
 		t.Errorf("domainBlock does not find the domain in %q", got)
+	}
+}
+
+// TestCorefileSources: why the chart links to Corefile.example and the
+// kustomize bases copy it. Helm follows a symlink out of the chart (and `helm
+// package` stores the content); kustomize's default load restrictions refuse
+// one that points outside the kustomization's directory, as `kubectl apply
+// -k` would.
+func TestCorefileSources(t *testing.T) {
+	example := readExample(t)
+	var linked string
+	for _, f := range loadChart(t).Files {
+		if f.Name == "files/Corefile.example" {
+			linked = string(f.Data)
+		}
+	}
+	if linked != example {
+		t.Error("the chart's files/Corefile.example is not Corefile.example (it should be a symlink to it)")
+	}
+	if target, err := os.Readlink(filepath.Join(chartDir(t), "files", "Corefile.example")); err != nil || target != "../../../Corefile.example" {
+		t.Errorf("charts/warpdns/files/Corefile.example: want a symlink to ../../../Corefile.example, got %q (%v)", target, err)
+	}
+
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Corefile"), []byte(example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../Corefile", filepath.Join(base, "Corefile")); err != nil {
+		t.Fatal(err)
+	}
+	k := "configMapGenerator:\n  - name: warpdns\n    files:\n      - Corefile\n"
+	if err := os.WriteFile(filepath.Join(base, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), base)
+	if err == nil || !strings.Contains(err.Error(), "is not in or below") {
+		t.Errorf("kustomize accepted a Corefile symlinked from outside the kustomization (%v): the bases could link instead of copying", err)
 	}
 }
