@@ -1,6 +1,6 @@
 # warpdns: CoreDNS v1.15.0 with envalias and headlessonly, as a drop-in for
 # the kube-dns/CoreDNS image. For users with Docker; `make image` builds the
-# same image without a daemon or network (test/image). A test keeps the two
+# same image without a daemon or network (tools/warpdns-image). A test keeps the two
 # in agreement: user 65532, entrypoint /coredns, the same ports.
 #
 #   docker build -t registry.example.com/warpdns:0.1.0 --build-arg VERSION=0.1.0 .

@@ -2,11 +2,17 @@
 #   make run    local control plane + demo world + our coredns on loopback
 #   make test   unit and integration tests (real etcd + kube-apiserver)
 #   make e2e    laptop -> gateway -> two clusters in network namespaces (root)
-#   make image  OCI image tarball bin/warpdns-image.tar (no Docker needed)
+#   make image  OCI image index (linux/amd64, linux/arm64) bin/warpdns-image.tar (no Docker needed)
 #   make manifests-check  build and server-side dry-run every manifest
 #   make bench  ours vs upstream CoreDNS: speed, memory, propagation (docs/benchmarks.md)
 
 GO          ?= go
+# Four Go modules: the product (root: plugin/, internal/, cmd/coredns), the
+# tests and their harness (test/), the tools users run (tools/: make image,
+# make run) and the benchmarks (bench/). No go.work: each is built on its own,
+# so test and tool dependencies never reach the coredns binary's module graph.
+MODULES     := . test tools bench
+export GOWORK := off
 BIN         := bin
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null)
@@ -34,13 +40,17 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/coredns ./cmd/coredns
 
 run: build
-	$(GO) build -o $(BIN)/warpdns-run ./test/demo
+	$(GO) -C tools build -o $(CURDIR)/$(BIN)/warpdns-run ./warpdns-demo
 	$(BIN)/warpdns-run -coredns $(BIN)/coredns -corefile Corefile.example -port $(PORT) -vpc-port $(VPC_PORT) $(RUN_CLUSTER)
 
 # The first run builds etcd, kube-apiserver and upstream CoreDNS from the Go
-# module proxy (several minutes) and caches them in ~/.cache/warpdns.
+# module proxy (several minutes) and caches them in ~/.cache/warpdns. Every
+# module's tests run, even after one fails; make fails if any did.
 test:
-	$(GO) test -count=1 -timeout 30m ./...
+	@status=0; for m in $(MODULES); do \
+		echo "== go test ./... in module $$m"; \
+		$(GO) -C $$m test -count=1 -timeout 30m ./... || status=1; \
+	done; exit $$status
 
 # The whole WARP path in network namespaces: laptop (dig, curl) -> gateway
 # (resolver policies) -> two clusters (control plane, our coredns with
@@ -48,17 +58,17 @@ test:
 # and `ip netns`; without them it says why and skips. See test/e2e.
 .PHONY: e2e
 e2e:
-	WARPDNS_E2E=1 $(GO) test -count=1 -timeout 20m -v -run '^TestE2E$$' ./test/e2e/
+	WARPDNS_E2E=1 $(GO) -C test test -count=1 -timeout 20m -v -run '^TestE2E$$' ./e2e/
 
 # Ours against upstream CoreDNS v1.15.0 on this machine, loopback only:
 # dnsperf throughput and latency, memory and startup with 10,000 Services,
 # propagation of endpoint readiness flips, the plugins' Go benchmarks. About
 # 20 minutes; writes docs/benchmarks.md and docs/benchmarks.png. Needs
 # dnsperf (Debian package dnsperf). Not part of make test (a smoke variant
-# of it is: go test ./bench/).
+# of it is: go test ./ in bench/).
 .PHONY: bench
 bench:
-	$(GO) run ./bench/cmd/warpdns-bench -out docs/benchmarks.md -chart docs/benchmarks.png
+	$(GO) -C bench run ./cmd/warpdns-bench -out $(CURDIR)/docs/benchmarks.md -chart $(CURDIR)/docs/benchmarks.png
 
 # Builds every kustomization under manifests/ (overlays, bases, cloudflared,
 # and each way with each platform), checks the output, server-side dry-run
@@ -68,19 +78,33 @@ bench:
 # and dry-runs the Helm chart (helm.sh/helm/v4 as a Go module) and compares it
 # object by object with the overlays. Part of make test.
 manifests-check:
-	$(GO) test -count=1 -timeout 20m ./test/manifests/
+	$(GO) -C test test -count=1 -timeout 20m ./manifests/
 
 # After editing Corefile.example: rewrite the kustomize bases' copies of it
 # (Corefile.example with envalias {$WARPDNS_ENV}; the chart reads it through
 # a symlink).
 manifests-corefiles:
-	$(GO) test -count=1 -run 'TestCorefiles$$' ./test/manifests/ -update
+	$(GO) -C test test -count=1 -run 'TestCorefiles$$' ./manifests/ -update
 
-# An OCI image (docker save tarball) of bin/coredns, without a daemon or
-# network: no base image, user 65532, entrypoint /coredns as upstream's.
-# docker load -i bin/warpdns-image.tar (or push the tarball with crane).
-image: build
-	$(GO) run ./test/image -binary $(BIN)/coredns -out $(BIN)/warpdns-image.tar -tag $(IMAGE) -version $(VERSION) -revision $(COMMIT)
+# A multi-platform OCI image of our coredns, without a daemon or network:
+# ./cmd/coredns cross-compiled (CGO off) for each of PLATFORMS, one image per
+# platform with no base image, user 65532, entrypoint /coredns as upstream's,
+# tied by an OCI image index that also carries each binary's CycloneDX SBOM.
+# bin/warpdns-image.tar is an OCI image layout, also unpacked into
+# bin/warpdns-image/; push it with one of
+#   crane push bin/warpdns-image $(IMAGE)
+#   skopeo copy --all oci-archive:bin/warpdns-image.tar docker://$(IMAGE)
+PLATFORMS   ?= linux/amd64 linux/arm64
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)
+image:
+	@for p in $(PLATFORMS); do \
+		echo "== CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} go build ./cmd/coredns"; \
+		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(BIN)/$${p%/*}-$${p#*/}/coredns ./cmd/coredns || exit 1; \
+	done
+	$(GO) -C tools run ./warpdns-image $(foreach p,$(PLATFORMS),-binary $(CURDIR)/$(BIN)/$(subst /,-,$(p))/coredns) \
+		-out $(CURDIR)/$(BIN)/warpdns-image.tar -tag $(IMAGE) -version $(VERSION) -revision $(REVISION)
+	rm -rf $(BIN)/warpdns-image && mkdir -p $(BIN)/warpdns-image && tar -xf $(BIN)/warpdns-image.tar -C $(BIN)/warpdns-image
 
 # Every native fuzz target of the plugins, FUZZTIME each (make test runs
 # their seed corpora only).
@@ -100,12 +124,14 @@ fuzz:
 SOAKTIME ?= 60s
 .PHONY: soak
 soak:
-	WARPDNS_SOAK=$(SOAKTIME) $(GO) test -count=1 -v -run '^TestSoak$$' ./test/integration/
+	WARPDNS_SOAK=$(SOAKTIME) $(GO) -C test test -count=1 -v -run '^TestSoak$$' ./integration/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+	@status=0; for m in $(MODULES); do \
+		echo "== go vet, staticcheck in module $$m"; \
+		$(GO) -C $$m vet ./... && $(GO) -C $$m run $(STATICCHECK) ./... || status=1; \
+	done; exit $$status
 
 # Regenerate cmd/coredns/zplugin.go and zdirectives.go after editing plugin.cfg.
 generate:

@@ -63,6 +63,7 @@ func EnsureBinaries(ctx context.Context, logf Logf) (Binaries, error) {
 // binary must answer exactly like.
 func UpstreamCoreDNSBinary(ctx context.Context, logf Logf) (string, error) {
 	return ensureBuilt(ctx, logf, "coredns-"+UpstreamCoreDNS, func(ctx context.Context, logf Logf, src, out string) error {
+		logf("upstream CoreDNS %s (the reference our binary must answer like): go install, 1 to 5 minutes on 2 cores (the longer with an empty Go cache)", UpstreamCoreDNS)
 		gobin := filepath.Join(src, "bin")
 		if err := goCommand(ctx, logf, src, []string{"GOBIN=" + gobin},
 			"install", "github.com/coredns/coredns@"+UpstreamCoreDNS); err != nil {
@@ -103,7 +104,7 @@ func ensureBuilt(ctx context.Context, logf Logf, name string, build builder) (st
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return "", err
 	}
-	logf("building %s from the Go module proxy (once; cached in %s)", name, cache)
+	logf("building %s from its Go modules, once: later runs reuse %s", name, cache)
 	tmp := bin + ".partial"
 	if err := build(ctx, logf, src, tmp); err != nil {
 		os.Remove(tmp)
@@ -137,6 +138,7 @@ func buildEtcd(ctx context.Context, logf Logf, src, out string) error {
 		replaces = append(replaces, mod+" => "+mod+" "+EtcdVersion)
 	}
 	const pkg = "go.etcd.io/etcd/server/v3"
+	logf("etcd %s (the apiserver's store): 1 to 3 minutes on 2 cores (the longer with an empty Go cache)", EtcdVersion)
 	if err := writeToolModule(src, pkg, pkg+" "+EtcdVersion, replaces); err != nil {
 		return err
 	}
@@ -148,6 +150,7 @@ func buildEtcd(ctx context.Context, logf Logf, src, out string) error {
 // directories, which a dependent cannot see, so each one is pinned to the
 // matching published v0 release instead.
 func buildAPIServer(ctx context.Context, logf Logf, src, out string) error {
+	logf("kube-apiserver %s: the longest step, 7 to 12 minutes on 2 cores (the longer with an empty Go cache)", KubernetesVersion)
 	logf("reading k8s.io/kubernetes@%s's go.mod for its staging modules", KubernetesVersion)
 	goMod, err := downloadGoMod(ctx, logf, src, "k8s.io/kubernetes@"+KubernetesVersion)
 	if err != nil {
@@ -186,7 +189,7 @@ func buildToolModule(ctx context.Context, logf Logf, dir, pkg, out string) error
 	if err := goCommand(ctx, logf, dir, nil, "mod", "tidy"); err != nil {
 		return err
 	}
-	logf("compiling %s (go build; minutes on a cold build cache)", pkg)
+	logf("compiling %s (go build; quiet for minutes while it compiles)", pkg)
 	return goCommand(ctx, logf, dir, nil, "build", "-o", out, pkg)
 }
 

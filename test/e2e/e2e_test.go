@@ -10,6 +10,9 @@
 // production Corefile.example (envalias stg or prd) on its CoreDNS pod's IP,
 // a kube-dns-nlb stand-in on a static IP, and HTTP servers on the pod IPs of
 // Service api in namespace platform. See topology_test.go for the addresses.
+// The laptop's resolver is a WARP client stand-in (warp_test.go) that keeps
+// names under its Local Domain Fallback list on the laptop, as the client
+// does, with the list our Terraform device-profile module writes.
 //
 // It needs root and `ip netns`, and runs only when asked: `make e2e`
 // (WARPDNS_E2E=1). It prints a table of its checks; without root or ip
@@ -40,6 +43,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/warpdns/warpdns/test/cluster"
+	"github.com/warpdns/warpdns/test/e2e/ldf"
 )
 
 const (
@@ -65,6 +69,10 @@ type world struct {
 	clusterCache time.Duration // its cache time for the cluster zone
 
 	envs map[string]*clusterEnv
+
+	// profile is the Local Domain Fallback list of the device profile our
+	// Terraform module writes (warp_test.go).
+	profile *ldf.Profile
 }
 
 // clusterEnv is one running cluster.
@@ -90,7 +98,7 @@ func TestE2E(t *testing.T) {
 		t.Skip(reason)
 	}
 	w := &world{t: t, tp: newTopology(), envs: map[string]*clusterEnv{}}
-	if !r.check(t, "set up: namespaces, 2 control planes, 2 cluster CoreDNS, LBs, pods, gateway", func() (string, error) {
+	if !r.check(t, "set up: namespaces, 2 control planes, 2 cluster CoreDNS, LBs, pods, gateway, laptop WARP DNS proxy", func() (string, error) {
 		return w.setUp(r)
 	}) {
 		r.note("the checks after set-up did not run")
@@ -98,6 +106,12 @@ func TestE2E(t *testing.T) {
 	}
 	stg, prd := w.envs["stg"], w.envs["prd"]
 
+	r.check(t, "WARP Local Domain Fallback, the list of manifests/cloudflare/modules/device-profile: stg-api goes to Gateway", func() (string, error) {
+		return w.ldfOurs()
+	})
+	r.check(t, "WARP Local Domain Fallback, Cloudflare's default list: stg-api stays on the laptop -> NXDOMAIN (why: warp-check)", func() (string, error) {
+		return w.ldfDefault()
+	})
 	for _, c := range []*clusterEnv{stg, prd} {
 		r.check(t, fmt.Sprintf("laptop: dig %s -> %s pod IPs", strings.TrimSuffix(fqdn(c.env), "."), c.env), func() (string, error) {
 			return w.digPods(c)
@@ -302,6 +316,19 @@ func (w *world) setUp(r *report) (string, error) {
 	}
 	t.Cleanup(func() { gw.Stop() })
 	step("gateway")
+
+	if w.profile, err = ldf.Evaluate(deviceProfileModule(root), nil); err != nil {
+		return "", fmt.Errorf("the device profile's Local Domain Fallback list: %w", err)
+	}
+	warp, err := cluster.StartCoreDNSIn(ctx, w.tp.laptop, w.bin, laptopCorefile(w.profile), w.dir, cluster.AllReady(
+		cluster.DNSAnswersIn(w.tp.laptop, hostport(warpProxyIP, 53)),
+		cluster.DNSAnswersIn(w.tp.laptop, hostport(warpDefaultProxyIP, 53)),
+		cluster.DNSAnswersIn(w.tp.laptop, hostport(routerIP, 53))))
+	if err != nil {
+		return "", fmt.Errorf("laptop WARP client and home router: %w", err)
+	}
+	t.Cleanup(func() { warp.Stop() })
+	step("laptop WARP DNS proxy")
 	return strings.Join(steps, ", "), nil
 }
 
@@ -459,8 +486,8 @@ func ttlAndCache(corefile string) (ttl, cache time.Duration, err error) {
 
 func buildStandin(ctx context.Context, root, dir string) (string, error) {
 	out := filepath.Join(dir, "standin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./test/e2e/standin")
-	cmd.Dir = root
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./e2e/standin")
+	cmd.Dir = filepath.Join(root, "test") // the test module
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./test/e2e/standin: %w\n%s", err, output)
 	}

@@ -19,7 +19,7 @@ import (
 // out):
 //
 //	laptop 10.200.0.2 ---- 10.200.0.1 gateway 10.200.1.1 ---- 10.200.1.2 stg
-//	  resolv.conf: 10.200.0.1    |    (resolver policies,      lo: 10.201.0.53 CoreDNS pod
+//	  resolv.conf: 127.0.2.2     |    (resolver policies,      lo: 10.201.0.53 CoreDNS pod
 //	  routes: 10.201.0.0/16,     |     ip_forward)                 10.201.0.11-13 api pods
 //	          10.202.0.0/16      |                                 10.201.255.53 kube-dns-nlb
 //	          via the gateway    |                                 127.0.0.1 etcd, kube-apiserver
@@ -30,6 +30,11 @@ import (
 // 10.201.0.0/16 and 10.202.0.0/16 are the clusters' VPCs (one Cloudflare
 // virtual network each); the Services' ClusterIPs (10.96.0.0/16 in both) are
 // routed nowhere, as in a real VPC.
+//
+// The laptop's resolver is the WARP client's DNS proxy stand-in (127.0.2.2,
+// warp_test.go): names under its Local Domain Fallback list go to the
+// laptop's own resolver, the home router stand-in on 192.168.1.1 (lo), the
+// rest to the gateway.
 
 // prefix starts the name of every namespace and file this test creates; the
 // next part is the pid of the test process, so that a leftover of a run that
@@ -38,7 +43,14 @@ const prefix = "wdns-e2e-"
 
 const (
 	laptopIP  = "10.200.0.2"
-	gatewayIP = "10.200.0.1" // the laptop's resolver: Cloudflare Gateway
+	gatewayIP = "10.200.0.1" // Cloudflare Gateway, where WARP sends DNS
+	// The WARP client's DNS proxy with the device profile our Terraform
+	// module writes (the laptop's resolv.conf), and one with Cloudflare's
+	// default fallback list, to show what that list does.
+	warpProxyIP        = "127.0.2.2"
+	warpDefaultProxyIP = "127.0.3.2"
+	// The resolver the laptop had before WARP: its home router.
+	routerIP = "192.168.1.1"
 )
 
 // clusterNet is one cluster's namespace and addresses.
@@ -131,6 +143,7 @@ func (tp *topology) create() error {
 	add("-n", tp.gateway, "link", "set", "to-laptop", "up")
 	add("-n", tp.laptop, "addr", "add", laptopIP+"/24", "dev", "to-gw")
 	add("-n", tp.laptop, "link", "set", "to-gw", "up")
+	add("-n", tp.laptop, "addr", "add", routerIP+"/32", "dev", "lo")
 	for _, c := range tp.clusters() {
 		link := "to-" + c.env
 		add("link", "add", link, "netns", tp.gateway, "type", "veth", "peer", "name", "to-gw", "netns", c.ns)
@@ -161,11 +174,11 @@ func (tp *topology) create() error {
 	if out, err := exec.Command("ip", "netns", "exec", tp.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
 		return fmt.Errorf("ip_forward in %s: %v: %s", tp.gateway, err, out)
 	}
-	// The laptop's resolver is the gateway, as WARP makes it.
+	// The laptop's resolver is WARP's DNS proxy, as WARP makes it.
 	if err := os.MkdirAll(etcNetns(tp.laptop), 0o755); err != nil {
 		return err
 	}
-	resolv := fmt.Sprintf("# %s: Cloudflare Gateway stand-in\nnameserver %s\noptions timeout:5 attempts:1\n", tp.laptop, gatewayIP)
+	resolv := fmt.Sprintf("# %s: WARP client DNS proxy stand-in\nnameserver %s\noptions timeout:5 attempts:1\n", tp.laptop, warpProxyIP)
 	return os.WriteFile(filepath.Join(etcNetns(tp.laptop), "resolv.conf"), []byte(resolv), 0o644)
 }
 

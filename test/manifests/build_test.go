@@ -248,14 +248,28 @@ func checkCloudflared(t *testing.T, objs []*unstructured.Unstructured) {
 	if args != "tunnel --no-autoupdate --protocol quic --metrics 0.0.0.0:2000 run" {
 		t.Errorf("cloudflared args %q", args)
 	}
-	var token bool
+	// The token from a file of the mounted Secret (TUNNEL_TOKEN_FILE), not
+	// from an environment variable.
+	var tokenFile string
 	for _, e := range c.Env {
-		if e.Name == "TUNNEL_TOKEN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-			token = true
+		if e.Name == "TUNNEL_TOKEN" {
+			t.Error("cloudflared: TUNNEL_TOKEN puts the token in the environment; use TUNNEL_TOKEN_FILE and a mounted Secret")
+		}
+		if e.Name == "TUNNEL_TOKEN_FILE" {
+			tokenFile = e.Value
 		}
 	}
-	if !token {
-		t.Error("cloudflared must read TUNNEL_TOKEN from a Secret")
+	var mounted bool
+	for _, m := range c.VolumeMounts {
+		for _, v := range dep.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil && m.ReadOnly && tokenFile != "" &&
+				strings.HasPrefix(tokenFile, m.MountPath+"/") {
+				mounted = true
+			}
+		}
+	}
+	if !mounted {
+		t.Errorf("cloudflared must read the token from TUNNEL_TOKEN_FILE (%q) in a read-only mounted Secret", tokenFile)
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/ready" ||
 		c.ReadinessProbe.HTTPGet.Port.String() != "metrics" || c.Ports[0].ContainerPort != 2000 {
@@ -406,12 +420,31 @@ func checkOverlayValues(t *testing.T, k kustomization, objs []*unstructured.Unst
 				t.Errorf("the NLB IP %s is outside loadBalancerSourceRanges %v (expected the VPC CIDR)", ip, ranges)
 			}
 		}
+		// Readiness gates keep a rollout from leaving the NLB without a
+		// healthy target: the CoreDNS pods' namespace must carry the label.
+		dnsNamespace := svc.GetNamespace()
+		if ns := find(objs, "Namespace", dnsNamespace); ns == nil ||
+			ns.GetLabels()["elbv2.k8s.aws/pod-readiness-gate-inject"] != "enabled" {
+			t.Errorf("namespace %s: label elbv2.k8s.aws/pod-readiness-gate-inject=enabled (pod readiness gates)", dnsNamespace)
+		}
 	case "gke":
 		if a["networking.gke.io/load-balancer-ip-addresses"] == "" {
 			t.Error("kube-dns-nlb: networking.gke.io/load-balancer-ip-addresses names no reserved address")
 		}
+		// One Service with UDP and TCP: the class; two Services: the annotation.
+		class, _, _ := unstructured.NestedString(svc.Object, "spec", "loadBalancerClass")
+		mixed := find(objs, "Service", "kube-dns-nlb-tcp") == nil
+		if mixed && class != "networking.gke.io/l4-regional-internal" {
+			t.Errorf("kube-dns-nlb: a mixed-protocol internal Service needs loadBalancerClass networking.gke.io/l4-regional-internal, has %q", class)
+		}
+		if !mixed && (class != "" || a["networking.gke.io/load-balancer-type"] != "Internal") {
+			t.Error("kube-dns-nlb (two Services, GKE before 1.36.2): the Internal annotation and no loadBalancerClass")
+		}
 	case "aks":
 		addr("azure-load-balancer-ipv4", a["service.beta.kubernetes.io/azure-load-balancer-ipv4"])
+		if a["service.beta.kubernetes.io/azure-deny-all-except-load-balancer-source-ranges"] != "true" {
+			t.Error("kube-dns-nlb: without azure-deny-all-except-load-balancer-source-ranges the VNet rule admits everyone")
+		}
 	case "cilium":
 		ip := addr("lbipam.cilium.io/ips", a["lbipam.cilium.io/ips"])
 		pool := find(objs, "CiliumLoadBalancerIPPool", "warpdns")
@@ -431,6 +464,9 @@ func checkOverlayValues(t *testing.T, k kustomization, objs []*unstructured.Unst
 		}
 	case "metallb":
 		ip := addr("metallb.io/loadBalancerIPs", a["metallb.io/loadBalancerIPs"])
+		if a["metallb.universe.tf/loadBalancerIPs"] != a["metallb.io/loadBalancerIPs"] {
+			t.Error("kube-dns-nlb: metallb.universe.tf/loadBalancerIPs (MetalLB before 0.14.9) must equal metallb.io/loadBalancerIPs")
+		}
 		pool := find(objs, "IPAddressPool", "warpdns")
 		addrs, _, _ := unstructured.NestedStringSlice(pool.Object, "spec", "addresses")
 		if !slices.ContainsFunc(addrs, func(s string) bool {

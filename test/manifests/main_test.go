@@ -139,10 +139,11 @@ func platformOf(objs []*unstructured.Unstructured) string {
 		return ""
 	}
 	a := svc.GetAnnotations()
+	class, _, _ := unstructured.NestedString(svc.Object, "spec", "loadBalancerClass")
 	switch {
 	case a["service.beta.kubernetes.io/aws-load-balancer-type"] != "":
 		return "aws"
-	case a["networking.gke.io/load-balancer-type"] != "":
+	case a["networking.gke.io/load-balancer-type"] != "", strings.HasPrefix(class, "networking.gke.io/"):
 		return "gke"
 	case a["service.beta.kubernetes.io/azure-load-balancer-internal"] != "":
 		return "aks"

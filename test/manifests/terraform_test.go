@@ -1,11 +1,17 @@
 package manifests
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,24 +23,33 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
-// The provider schema subset in testdata (see its _comment).
+// The provider schema in testdata, generated from the provider's source by
+// TestProviderSchemaGenerate (see its _comment).
 type attrSchema struct {
-	Required bool                   `json:"required"`
-	Nested   map[string]*attrSchema `json:"nested"`
+	Required bool                   `json:"required,omitempty"`
+	Optional bool                   `json:"optional,omitempty"`
+	Computed bool                   `json:"computed,omitempty"`
+	Nested   map[string]*attrSchema `json:"nested,omitempty"`
 }
+
+// settable: the configuration may set it (Computed alone is read-only).
+func (a *attrSchema) settable() bool { return a.Required || a.Optional }
 
 type typeSchema struct {
 	Attributes map[string]*attrSchema `json:"attributes"`
-	Computed   []string               `json:"computed"`
-	Builtin    bool                   `json:"builtin"`
+	Builtin    bool                   `json:"builtin,omitempty"`
 }
 
 func (s *typeSchema) has(attr string) bool {
 	_, ok := s.Attributes[attr]
-	return ok || slices.Contains(s.Computed, attr)
+	return ok
 }
 
 type providerSchema struct {
+	Comment           []string               `json:"_comment"`
+	Provider          string                 `json:"provider"`
+	Version           string                 `json:"version"`
+	Commit            string                 `json:"commit"`
 	VersionConstraint string                 `json:"version_constraint"`
 	Resources         map[string]*typeSchema `json:"resources"`
 	DataSources       map[string]*typeSchema `json:"data_sources"`
@@ -235,6 +250,9 @@ func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[strin
 			t.Errorf("%s: unknown attribute %q (known: %v)", where, name, keys(attrs))
 			continue
 		}
+		if !s.settable() {
+			t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, name)
+		}
 		if s.Nested != nil {
 			checkValue(t, where+"."+name, a.Expr, s.Nested)
 		}
@@ -269,6 +287,9 @@ func checkValue(t *testing.T, where string, expr hclsyntax.Expression, nested ma
 			if !ok {
 				t.Errorf("%s: unknown attribute %q (known: %v)", where, key, keys(nested))
 				continue
+			}
+			if !s.settable() {
+				t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, key)
 			}
 			if s.Nested != nil {
 				checkValue(t, where+"."+key, item.ValueExpr, s.Nested)
@@ -539,6 +560,25 @@ func checkResolverRegex(t *testing.T, root string, env *tfModule) {
 	if want := `dns.fqdn matches "` + got + `"`; traffic.AsString() != want {
 		t.Errorf("traffic = %s, want %s", traffic.AsString(), want)
 	}
+	// Dual-stack load balancers: IPv4 and IPv6 resolvers (issue 14), both
+	// keys of the provider's dns_resolvers (checked against its schema).
+	if rs, ok := pol.Body.Attributes["rule_settings"].Expr.(*hclsyntax.ObjectConsExpr); ok {
+		keysSeen := map[string]bool{}
+		for _, item := range rs.Items {
+			if hcl.ExprAsKeyword(item.KeyExpr) == "dns_resolvers" {
+				if dr, ok := item.ValueExpr.(*hclsyntax.ObjectConsExpr); ok {
+					for _, it := range dr.Items {
+						keysSeen[hcl.ExprAsKeyword(it.KeyExpr)] = true
+					}
+				}
+			}
+		}
+		if !keysSeen["ipv4"] || !keysSeen["ipv6"] {
+			t.Errorf("resolver policy: dns_resolvers sets %v, want ipv4 and ipv6 (lb_ips may be either)", keys(keysSeen))
+		}
+	} else {
+		t.Error("resolver policy: rule_settings is not an object")
+	}
 	for attr, want := range map[string]string{"action": `"resolve"`, "filters": `["dns_resolver"]`} {
 		src := string(pol.Body.Attributes[attr].SrcRange.SliceBytes(fileBytes(t, pol)))
 		if !strings.HasSuffix(strings.ReplaceAll(src, " ", ""), "="+want) {
@@ -568,4 +608,200 @@ func traversalString(tr hcl.Traversal) string {
 		}
 	}
 	return b.String()
+}
+
+var providerSrc = flag.String("provider-src", "", "TestProviderSchemaGenerate: a checkout of cloudflare/terraform-provider-cloudflare at the release tag to take the schema from (rewrites testdata/cloudflare-provider-v5.json)")
+
+// TestProviderSchemaGenerate regenerates testdata/cloudflare-provider-v5.json
+// from the provider's own source: for every resource and data source that
+// manifests/cloudflare uses, the attributes of ResourceSchema in
+// internal/services/<type>/schema.go (DataSourceSchema in
+// data_source_schema.go), nested ones included, with their Required,
+// Optional and Computed flags. The provider's schema.go files are generated
+// from Cloudflare's OpenAPI spec (Stainless), so they are what terraform
+// validates a configuration against. Run it after changing the pinned
+// version:
+//
+//	git clone --branch v5.X.Y <provider repo> /tmp/provider
+//	go test ./test/manifests/ -run TestProviderSchemaGenerate -provider-src /tmp/provider \
+//	    -provider-version v5.X.Y -provider-commit $(git -C /tmp/provider rev-parse HEAD)
+func TestProviderSchemaGenerate(t *testing.T) {
+	if *providerSrc == "" {
+		t.Skip("-provider-src not given")
+	}
+	if *providerVersion == "" || *providerCommit == "" {
+		t.Fatal("-provider-version and -provider-commit are needed (recorded in the file)")
+	}
+	root := repoRoot(t)
+	resources, dataSources := usedProviderTypes(t, filepath.Join(root, "manifests", "cloudflare"))
+	out := providerSchema{
+		Comment: []string{
+			"Generated by TestProviderSchemaGenerate (test/manifests/terraform_test.go) from the Cloudflare Terraform provider's source, cloudflare/terraform-provider-cloudflare at tag " + *providerVersion + " (commit " + *providerCommit + "):",
+			"internal/services/<type>/schema.go (ResourceSchema) for resources, data_source_schema.go (DataSourceSchema) for data sources; every resource and data source manifests/cloudflare uses, every attribute, nested ones included.",
+			"required/optional/computed are the provider's own flags; computed alone means read-only (may be referenced, not set). terraform_data is Terraform's built-in resource (developer.hashicorp.com/terraform/language/resources/terraform-data).",
+		},
+		Provider:          "cloudflare/cloudflare",
+		Version:           *providerVersion,
+		Commit:            *providerCommit,
+		VersionConstraint: "~> " + strings.TrimPrefix(*providerVersion, "v"),
+		Resources: map[string]*typeSchema{
+			"terraform_data": {Builtin: true, Attributes: map[string]*attrSchema{
+				"input": {Optional: true}, "triggers_replace": {Optional: true},
+				"id": {Computed: true}, "output": {Computed: true},
+			}},
+		},
+		DataSources: map[string]*typeSchema{},
+	}
+	for _, typ := range resources {
+		out.Resources[typ] = &typeSchema{Attributes: goSchemaAttributes(t, *providerSrc, typ, "schema.go", "ResourceSchema")}
+	}
+	for _, typ := range dataSources {
+		out.DataSources[typ] = &typeSchema{Attributes: goSchemaAttributes(t, *providerSrc, typ, "data_source_schema.go", "DataSourceSchema")}
+	}
+	var data bytes.Buffer
+	enc := json.NewEncoder(&data)
+	enc.SetEscapeHTML(false) // keep <type> and ~> readable
+	enc.SetIndent("", " ")
+	if err := enc.Encode(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("testdata", "cloudflare-provider-v5.json"), data.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var (
+	providerVersion = flag.String("provider-version", "", "TestProviderSchemaGenerate: the provider release tag of -provider-src, such as v5.22.0")
+	providerCommit  = flag.String("provider-commit", "", "TestProviderSchemaGenerate: the commit of that tag")
+)
+
+// usedProviderTypes lists the cloudflare_* resource and data source types in
+// every .tf file under dir.
+func usedProviderTypes(t *testing.T, dir string) (resources, dataSources []string) {
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".tf" {
+			return err
+		}
+		file, diags := hclparse.NewParser().ParseHCLFile(p)
+		if diags.HasErrors() {
+			return diags
+		}
+		for _, b := range file.Body.(*hclsyntax.Body).Blocks {
+			if len(b.Labels) == 0 || !strings.HasPrefix(b.Labels[0], "cloudflare_") {
+				continue
+			}
+			switch b.Type {
+			case "resource":
+				resources = append(resources, b.Labels[0])
+			case "data":
+				dataSources = append(dataSources, b.Labels[0])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(resources)
+	slices.Sort(dataSources)
+	return slices.Compact(resources), slices.Compact(dataSources)
+}
+
+// goSchemaAttributes reads internal/services/<type without cloudflare_>/file
+// and returns the attributes of the schema.Schema literal that function fn
+// returns.
+func goSchemaAttributes(t *testing.T, src, typ, file, fn string) map[string]*attrSchema {
+	path := filepath.Join(src, "internal", "services", strings.TrimPrefix(typ, "cloudflare_"), file)
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attrs map[string]*attrSchema
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.FuncDecl)
+		if !ok || fd.Name.Name != fn {
+			continue
+		}
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.CompositeLit); ok && attrs == nil && isSelector(lit.Type, "schema", "Schema") {
+				if m := fieldValue(lit, "Attributes"); m != nil {
+					attrs = goAttributeMap(t, path, m)
+				}
+				return false
+			}
+			return true
+		})
+	}
+	if attrs == nil {
+		t.Fatalf("%s: no %s returning schema.Schema{Attributes: ...}", path, fn)
+	}
+	return attrs
+}
+
+// goAttributeMap reads map[string]schema.Attribute{"name": schema.XAttribute{...}, ...}.
+func goAttributeMap(t *testing.T, path string, m *ast.CompositeLit) map[string]*attrSchema {
+	attrs := map[string]*attrSchema{}
+	for _, el := range m.Elts {
+		kv := el.(*ast.KeyValueExpr)
+		key, err := strconv.Unquote(kv.Key.(*ast.BasicLit).Value)
+		if err != nil {
+			t.Fatalf("%s: attribute key %v: %v", path, kv.Key, err)
+		}
+		lit, ok := kv.Value.(*ast.CompositeLit)
+		if !ok {
+			t.Fatalf("%s: attribute %q is not a literal", path, key)
+		}
+		a := &attrSchema{
+			Required: isTrue(fieldValue(lit, "Required")),
+			Optional: isTrue(fieldValue(lit, "Optional")),
+			Computed: isTrue(fieldValue(lit, "Computed")),
+		}
+		nested := fieldValue(lit, "Attributes")                 // SingleNestedAttribute
+		if obj := fieldValue(lit, "NestedObject"); obj != nil { // List/Set/MapNestedAttribute
+			nested = fieldValue(obj, "Attributes")
+		}
+		if nested != nil {
+			a.Nested = goAttributeMap(t, path, nested)
+		}
+		attrs[key] = a
+	}
+	return attrs
+}
+
+// fieldValue returns the composite literal (or identifier, as a one-element
+// literal) assigned to field name in lit.
+func fieldValue(lit *ast.CompositeLit, name string) *ast.CompositeLit {
+	for _, el := range lit.Elts {
+		kv, ok := el.(*ast.KeyValueExpr)
+		if !ok {
+			continue
+		}
+		if id, ok := kv.Key.(*ast.Ident); !ok || id.Name != name {
+			continue
+		}
+		switch v := kv.Value.(type) {
+		case *ast.CompositeLit:
+			return v
+		case *ast.Ident:
+			return &ast.CompositeLit{Elts: []ast.Expr{v}}
+		}
+	}
+	return nil
+}
+
+func isTrue(lit *ast.CompositeLit) bool {
+	if lit == nil || len(lit.Elts) != 1 {
+		return false
+	}
+	id, ok := lit.Elts[0].(*ast.Ident)
+	return ok && id.Name == "true"
+}
+
+func isSelector(e ast.Expr, pkg, name string) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	id, ok := sel.X.(*ast.Ident)
+	return ok && id.Name == pkg && sel.Sel.Name == name
 }

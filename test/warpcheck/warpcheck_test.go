@@ -1,4 +1,4 @@
-// Package warpcheck tests test/warp-check.sh, the script a person runs on a
+// Package warpcheck tests tools/warp-check.sh, the script a person runs on a
 // laptop with WARP on, against what `make run` runs: a real control plane
 // with the demo world and our coredns with Corefile.example on loopback (the
 // VPC-facing listener standing in for the load balancer, and for Gateway
@@ -24,6 +24,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/warpdns/warpdns/test/cluster"
+	"github.com/warpdns/warpdns/test/e2e/ldf"
 )
 
 func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
@@ -110,12 +111,19 @@ func start(t *testing.T) *world {
 	return w
 }
 
-// check runs warp-check.sh and returns its output and exit status.
+// check runs warp-check.sh and returns its output and exit status. No
+// warp-cli of the machine's is used (WARPCLI points nowhere).
 func (w *world) check(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	return w.checkEnv(t, nil, args...)
+}
+
+func (w *world) checkEnv(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(w.root, "test", "warp-check.sh")}, args...)...)
+	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(w.root, "tools", "warp-check.sh")}, args...)...)
+	cmd.Env = append(append(os.Environ(), "WARPCLI=/nonexistent/warp-cli"), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -164,6 +172,36 @@ func fakeResolver(t *testing.T, rcode int) string {
 	go srv.ActivateAndServe()
 	t.Cleanup(func() { srv.Shutdown() })
 	return pc.LocalAddr().String()
+}
+
+// defaultFallback is Cloudflare's default Local Domain Fallback list, as the
+// device-profile module holds it.
+func defaultFallback(t *testing.T, root string) []string {
+	t.Helper()
+	p, err := ldf.Evaluate(filepath.Join(root, "manifests", "cloudflare", "modules", "device-profile"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Default
+}
+
+// fakeWarpCLI is a warp-cli that prints `settings` as the WARP client does
+// (the "Fallback domains:" section of its merged configuration) and
+// `status` as connected.
+func fakeWarpCLI(t *testing.T, fallback []string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\ncase $1 in\nstatus) echo 'Status update: Connected' ;;\nsettings) cat <<'EOF'\n")
+	b.WriteString("Merged configuration:\nAlways On: false\nMode: Warp\nExclude mode, with hosts/ips:\n  \nFallback domains:\n")
+	for _, d := range fallback {
+		b.WriteString("  " + d + "\n")
+	}
+	b.WriteString("Daemon Teams Auth: false\nAllow Updates: true\nEOF\n;;\nesac\n")
+	path := filepath.Join(t.TempDir(), "warp-cli")
+	if err := os.WriteFile(path, []byte(b.String()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // silentLB is a load balancer IP that never answers: queries vanish, as when
@@ -318,6 +356,44 @@ func TestWarpCheck(t *testing.T) {
 		wantIn(t, line(t, out, "FAIL", "stg", "lb "+w.vpc+"/udp"), "REFUSED", "stg.k8s.example.com:5353")
 	})
 
+	// WARP's Local Domain Fallback keeps the name on the laptop: the
+	// laptop's own resolver (a home router) says NXDOMAIN, while Gateway's
+	// path (the load balancer) answers. The fallback list comes from
+	// warp-cli, here a stand-in printing the client's format with
+	// Cloudflare's default list, read from the device-profile module.
+	t.Run("Local Domain Fallback swallows cluster.local: NXDOMAIN on the laptop, the Gateway path answers, the fix printed", func(t *testing.T) {
+		homeRouter := fakeResolver(t, dns.RcodeNameError)
+		def := defaultFallback(t, w.root)
+		cli := fakeWarpCLI(t, def)
+		out, code := w.checkEnv(t, []string{"WARPCLI=" + cli}, "-r", homeRouter, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		wantIn(t, out, "Local Domain Fallback domains: "+strings.Join(def, " "))
+		wantIn(t, line(t, out, "FAIL", "stg", "resolver "+homeRouter), "NXDOMAIN", "Local Domain Fallback",
+			"fallback domain 'local'", "load balancer "+w.vpc, ips, "remove 'local'", "manifests/cloudflare/modules/device-profile")
+		line(t, out, "PASS", "stg", "lb "+w.vpc+"/udp")
+
+		// The same with -g (the Gateway path given) and a timeout from the
+		// laptop's resolver.
+		silent := silentLB(t)
+		out, code = w.checkEnv(t, []string{"WARPCLI=" + cli}, "-t", "1", "-r", silent, "-g", w.vpc, "-s", svcCIDR, "api.platform", "stg")
+		if code != 1 {
+			t.Errorf("exit %d, want 1 (one check, failed)", code)
+		}
+		wantIn(t, out, "warp-check: 0 of 1 checks passed")
+		wantIn(t, line(t, out, "FAIL", "stg", "resolver "+silent), "TIMEOUT", "fallback domain 'local'", "Gateway path ("+w.vpc+")")
+
+		// With the module's list (no local), the same NXDOMAIN is not
+		// Local Domain Fallback's doing.
+		out, _ = w.check(t, "-f", "intranet,lan,home.arpa", "-r", homeRouter, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
+		l := line(t, out, "FAIL", "stg", "resolver "+homeRouter)
+		wantIn(t, l, "resolver policy regex")
+		if strings.Contains(l, "Local Domain Fallback:") {
+			t.Errorf("blames Local Domain Fallback without a matching entry: %s", l)
+		}
+	})
+
 	t.Run("usage errors", func(t *testing.T) {
 		for _, args := range [][]string{{}, {"api.platform"}, {"api", "stg"}, {"api.platform", "stg=not-an-ip"}, {"-s", "10.96.0.0", "api.platform", "stg"}} {
 			if _, code := w.check(t, args...); code != 2 {
@@ -337,7 +413,7 @@ func TestShellcheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(sc, filepath.Join(root, "test", "warp-check.sh")).CombinedOutput(); err != nil {
-		t.Errorf("shellcheck test/warp-check.sh: %v\n%s", err, out)
+	if out, err := exec.Command(sc, filepath.Join(root, "tools", "warp-check.sh")).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck tools/warp-check.sh: %v\n%s", err, out)
 	}
 }

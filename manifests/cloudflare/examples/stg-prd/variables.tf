@@ -4,22 +4,22 @@ variable "account_id" {
 }
 
 variable "stg_lb_ips" {
-  description = "stg cluster: kube-dns-nlb's fixed IPs (manifests/overlays/eks-stg/kube-dns-nlb.yaml, aws-load-balancer-private-ipv4-addresses)."
+  description = "stg cluster: kube-dns-nlb's fixed IPs, IPv4 and/or IPv6 (manifests/overlays/eks-stg/kube-dns-nlb.yaml, aws-load-balancer-private-ipv4-addresses)."
   type        = list(string)
 }
 
 variable "stg_vpc_cidrs" {
-  description = "stg cluster: the VPC CIDR(s)."
+  description = "stg cluster: the VPC CIDR(s), IPv4 and/or IPv6."
   type        = list(string)
 }
 
 variable "prd_lb_ips" {
-  description = "prd cluster: kube-dns-nlb's fixed IPs (manifests/overlays/eks-prd/kube-dns-nlb.yaml)."
+  description = "prd cluster: kube-dns-nlb's fixed IPs, IPv4 and/or IPv6 (manifests/overlays/eks-prd/kube-dns-nlb.yaml)."
   type        = list(string)
 }
 
 variable "prd_vpc_cidrs" {
-  description = "prd cluster: the VPC CIDR(s)."
+  description = "prd cluster: the VPC CIDR(s), IPv4 and/or IPv6."
   type        = list(string)
 }
 

@@ -4,7 +4,7 @@ terraform {
     # See modules/environment/versions.tf.
     cloudflare = {
       source  = "cloudflare/cloudflare"
-      version = "~> 5.27.0"
+      version = "~> 5.22.0"
     }
   }
 }

@@ -6,6 +6,7 @@ variable "account_id" {
 variable "zone_id" {
   description = "The zone (domain) the public hostnames are in: Cloudflare dashboard, the domain's Overview page, API section."
   type        = string
+  nullable    = false
 }
 
 variable "tunnel_id" {
@@ -16,6 +17,10 @@ variable "tunnel_id" {
 variable "team_name" {
   description = "Your Zero Trust team name (the <team> of <team>.cloudflareaccess.com); cloudflared checks the Access token against it."
   type        = string
+  # Required by the provider in origin_request.access
+  # (internal/services/zero_trust_tunnel_cloudflared_config/schema.go, v5.22.0):
+  # a null here fails at apply, so refuse it at plan.
+  nullable = false
 }
 
 variable "name" {

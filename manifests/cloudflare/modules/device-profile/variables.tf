@@ -30,13 +30,13 @@ variable "include" {
 }
 
 variable "cluster_domain" {
-  description = "The clusters' DNS domain; *.svc.<cluster_domain> is included by name too, so the IPs those names resolve to go through WARP even outside the listed ranges."
+  description = "The clusters' DNS domain; *.svc.<cluster_domain> is included by name too, so the IPs those names resolve to go through WARP even outside the listed ranges. Default fallback entries equal to it or a suffix of it (local) are left out of the fallback list."
   type        = string
   default     = "cluster.local"
 }
 
 variable "local_domain_fallback" {
-  description = "Local Domain Fallback entries (the environments' local_domain_fallback outputs, nulls removed), for plans without resolver policies. Setting any replaces this profile's whole fallback list, defaults included."
+  description = "Local Domain Fallback entries (the environments' local_domain_fallback outputs, nulls removed), for plans without resolver policies. Added to Cloudflare's default list minus the cluster domain's suffixes (`local`); the module always manages the profile's whole fallback list."
   type = list(object({
     suffix      = string
     dns_server  = list(string)

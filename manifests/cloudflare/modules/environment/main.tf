@@ -14,6 +14,12 @@ locals {
   # starts a label, the Service and namespace labels follow.
   resolver_regex = coalesce(var.resolver_regex, "(^|\\.)${var.env}-[^.]+\\.[^.]+\\.svc\\.${local.cluster_domain_re}$")
   vnet_id        = var.virtual_network_id != null ? var.virtual_network_id : cloudflare_zero_trust_tunnel_cloudflared_virtual_network.this[0].id
+  # The load balancer's IPv4 and IPv6 addresses: the resolver policy lists
+  # them apart (rule_settings.dns_resolvers.ipv4 / .ipv6, each entry
+  # {ip, port, route_through_private_network, vnet_id}: provider v5.22.0
+  # internal/services/zero_trust_gateway_policy/schema.go).
+  lb_ipv4 = [for ip in var.lb_ips : ip if !strcontains(ip, ":")]
+  lb_ipv6 = [for ip in var.lb_ips : ip if strcontains(ip, ":")]
 }
 
 resource "cloudflare_zero_trust_tunnel_cloudflared" "this" {
@@ -64,7 +70,13 @@ resource "cloudflare_zero_trust_gateway_policy" "resolver" {
   traffic     = "dns.fqdn matches \"${local.resolver_regex}\""
   rule_settings = {
     dns_resolvers = {
-      ipv4 = [for ip in var.lb_ips : {
+      ipv4 = length(local.lb_ipv4) == 0 ? null : [for ip in local.lb_ipv4 : {
+        ip                            = ip
+        port                          = var.lb_port
+        route_through_private_network = true
+        vnet_id                       = local.vnet_id
+      }]
+      ipv6 = length(local.lb_ipv6) == 0 ? null : [for ip in local.lb_ipv6 : {
         ip                            = ip
         port                          = var.lb_port
         route_through_private_network = true

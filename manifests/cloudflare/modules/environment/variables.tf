@@ -13,11 +13,11 @@ variable "env" {
 }
 
 variable "lb_ips" {
-  description = "The fixed private IPs of the cluster's kube-dns-nlb load balancer (on EKS: aws-load-balancer-private-ipv4-addresses, one per subnet). Gateway sends each matching query to one of them."
+  description = "The fixed private IPs of the cluster's kube-dns-nlb load balancer, IPv4, IPv6 or both (on EKS: aws-load-balancer-private-ipv4-addresses, one per subnet; on a dual-stack or IPv6 Service also its fixed IPv6 addresses). Gateway sends each matching query to one of them; IPv6 ones go to the resolver policy's dns_resolvers.ipv6."
   type        = list(string)
   validation {
-    condition     = length(var.lb_ips) > 0 && alltrue([for ip in var.lb_ips : can(cidrhost("${ip}/32", 0))])
-    error_message = "lb_ips must be a non-empty list of IPv4 addresses."
+    condition     = length(var.lb_ips) > 0 && alltrue([for ip in var.lb_ips : can(cidrhost("${ip}/${strcontains(ip, ":") ? 128 : 32}", 0))])
+    error_message = "lb_ips must be a non-empty list of IPv4 or IPv6 addresses."
   }
 }
 
@@ -28,11 +28,12 @@ variable "lb_port" {
 }
 
 variable "vpc_cidrs" {
-  description = "The cluster's private ranges to route through its tunnel: the VPC CIDR (on EKS it holds the pod IPs and lb_ips). Add the Pod CIDR if pods are not VPC addresses (bare metal)."
+  description = "The cluster's private ranges to route through its tunnel, IPv4 and/or IPv6: the VPC CIDR (on EKS it holds the pod IPs and lb_ips; on an IPv6 or dual-stack VPC add its IPv6 CIDR too). Add the Pod CIDR if pods are not VPC addresses (bare metal). Each becomes a tunnel route and a Split Tunnel include entry."
   type        = list(string)
   validation {
-    condition     = length(var.vpc_cidrs) > 0 && alltrue([for c in var.vpc_cidrs : can(cidrnetmask(c))])
-    error_message = "vpc_cidrs must be a non-empty list of IPv4 CIDRs."
+    # cidrhost takes IPv4 and IPv6 prefixes (cidrnetmask only IPv4).
+    condition     = length(var.vpc_cidrs) > 0 && alltrue([for c in var.vpc_cidrs : can(cidrhost(c, 0))])
+    error_message = "vpc_cidrs must be a non-empty list of IPv4 or IPv6 CIDRs, such as 10.0.0.0/16 or fd00:10::/56."
   }
 }
 

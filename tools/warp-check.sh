@@ -7,14 +7,26 @@
 #   2. directly against the load balancer's fixed IP, over UDP and over TCP
 #      (WARP Split Tunnel -> tunnel route -> kube-dns-nlb).
 #
+# When the system resolver fails (NXDOMAIN, timeout) for a name under one of
+# the device's Local Domain Fallback domains while the Gateway path answers,
+# it says so and prints the fix: WARP keeps such names on the laptop, before
+# any resolver policy (Cloudflare's default list holds `local`). The system
+# resolver is the WARP client's DNS proxy, which sends Gateway over DoH only
+# what Local Domain Fallback does not keep ("Your Local Domain Fallback
+# configuration determines which DNS requests are sent to Gateway via DoH",
+# https://developers.cloudflare.com/cloudflare-one/team-and-resources/devices/warp/configure-warp/route-traffic/warp-architecture/;
+# "Cloudflare will apply client-side Local Domain Fallback rules first",
+# .../route-traffic/local-domains/). The Gateway path to compare with is the
+# load balancer the resolver policy forwards to, unchanged (or -g).
+#
 # One line per check, PASS or FAIL; a failure says its likely cause. Exit
 # status 0 when every check passed, 1 otherwise, 2 on a usage error. Works
 # with the bash 3.2 of macOS; needs only dig.
 #
 # Examples (docs/deploy.md, "Verify"):
-#   test/warp-check.sh api.platform stg=10.0.12.53 prd=10.1.12.53
-#   test/warp-check.sh -d k8s.example.com api.platform stg=10.0.12.53   # Local Domain Fallback
-#   test/warp-check.sh -r 127.0.0.1:1054 -s 10.96.0.0/16 api.platform stg=127.0.0.1:1054   # make run
+#   tools/warp-check.sh api.platform stg=10.0.12.53 prd=10.1.12.53
+#   tools/warp-check.sh -d k8s.example.com api.platform stg=10.0.12.53   # Local Domain Fallback
+#   tools/warp-check.sh -r 127.0.0.1:1054 -s 10.96.0.0/16 api.platform stg=127.0.0.1:1054   # make run
 
 set -u
 
@@ -35,11 +47,20 @@ options:
                (repeatable; default 10.96.0.0/12 10.100.0.0/16 172.20.0.0/16:
                kubeadm's and EKS's)
   -t SECONDS   how long to wait for each answer (default 3)
+  -f DOMAINS   the device profile's Local Domain Fallback domains, comma separated
+               (default: read from `warp-cli settings`, "Fallback domains:")
+  -g IP[:PORT] the Gateway path to compare the resolver with: a resolver that answers
+               as Gateway's resolver policy does (default: ENV's load balancer, the
+               server the policy forwards to)
   -h           this help
 EOF
 }
 
 DIG=${DIG:-dig}
+WARPCLI=${WARPCLI:-warp-cli}
+FALLBACK=""
+FALLBACK_SET=""
+GATEWAY=""
 ZONE=cluster.local
 DOMAIN=""
 RESOLVER=""
@@ -47,8 +68,10 @@ TIMEOUT=3
 SERVICE_CIDRS=""
 DEFAULT_SERVICE_CIDRS="10.96.0.0/12 10.100.0.0/16 172.20.0.0/16"
 
-while getopts "d:z:r:s:t:h" opt; do
+while getopts "d:z:r:s:t:f:g:h" opt; do
 	case $opt in
+	f) FALLBACK=$(printf '%s' "$OPTARG" | tr ',' ' '); FALLBACK_SET=1 ;;
+	g) GATEWAY=$OPTARG ;;
 	d) DOMAIN=${OPTARG%.} ;;
 	z) ZONE=${OPTARG%.} ;;
 	r) RESOLVER=$OPTARG ;;
@@ -165,6 +188,35 @@ query() {
 	fi
 }
 
+# --- Local Domain Fallback ------------------------------------------------
+
+# The WARP client lists the profile's fallback domains in `warp-cli
+# settings`, one per indented line under "Fallback domains:" (as a client
+# with the default profile prints them: intranet internal ... local
+# localhost home.arpa invalid test).
+fallback_from_warp_cli() {
+	"$WARPCLI" settings 2>/dev/null | awk '
+		/^[^ \t]/ { inlist = ($0 ~ /^Fallback domains:/); next }
+		inlist && NF { print $1 }' | tr '\n' ' '
+}
+
+# ldf_match NAME: prints the longest fallback domain that NAME is or ends
+# in (entries match their subdomains: example.com means *.example.com).
+ldf_match() {
+	local name=$1 d best=""
+	for d in $FALLBACK; do
+		d=${d%.}
+		case $name in
+		"$d" | *."$d") [ ${#d} -gt ${#best} ] && best=$d ;;
+		esac
+	done
+	[ -n "$best" ] && echo "$best"
+}
+
+cause_ldf() { # NAME ENTRY GATEWAY_PATH ANSWERS
+	echo "Local Domain Fallback: $1 is under the device profile's fallback domain '$2', so the WARP client resolves it on the laptop (the entry's DNS server, or the resolver the laptop had before WARP) and never sends it to Gateway, while the Gateway path ($3) answers $4. Fix: remove '$2' from the profile's Local Domain Fallback list: manifests/cloudflare/modules/device-profile manages the whole list without it (terraform apply); by hand: Zero Trust > Settings > WARP Client > the device profile > Local Domain Fallback > Manage, delete '$2'; then check with warp-cli settings"
+}
+
 # --- checks ----------------------------------------------------------------
 
 PASSED=0
@@ -212,8 +264,8 @@ cause_lb_silent() { # LB
 }
 
 run_env() { # ENV [LB_IP[:PORT]]
-	local env=$1 lb=${2:-} name rname lbdesc udp_status="" udp_result="" tcp_result=""
-	local r_status r_answers r_result r_detail u_detail t_detail t_status
+	local env=$1 lb=${2:-} name rname lbdesc="" udp_status="" udp_result="" udp_answers="" tcp_result=""
+	local r_status r_answers r_result r_detail u_detail="" t_detail="" t_status=""
 
 	if [ -n "$DOMAIN" ]; then
 		name="$SERVICE.$NAMESPACE.$env.$DOMAIN"
@@ -230,6 +282,7 @@ run_env() { # ENV [LB_IP[:PORT]]
 		lbdesc="$HOST:$PORT"
 		SERVER=$HOST SERVER_PORT=$PORT PROTO=udp query "$name"
 		udp_status=$STATUS
+		udp_answers=$ANSWERS
 		verdict
 		udp_result=$RESULT
 		u_detail=$DETAIL
@@ -283,7 +336,36 @@ run_env() { # ENV [LB_IP[:PORT]]
 	verdict
 	r_result=$RESULT
 	r_detail=$DETAIL
-	if [ "$r_result" = FAIL ]; then
+
+	# Local Domain Fallback kept the name on the laptop? Not when the entry
+	# is the environment's own domain (-d), which is meant to go there.
+	local entry="" g_desc="" g_result=FAIL g_answers=""
+	if [ "$r_result" = FAIL ] && { [ "$r_status" = NXDOMAIN ] || [ "$r_status" = TIMEOUT ]; }; then
+		entry=$(ldf_match "$name")
+		if [ -n "$entry" ] && [ -n "$DOMAIN" ]; then
+			case $entry in "$env.$DOMAIN" | *."$env.$DOMAIN") entry="" ;; esac
+		fi
+	fi
+	if [ -n "$entry" ]; then
+		if [ -n "$GATEWAY" ]; then
+			split_hostport "$GATEWAY" || { echo "warp-check: -g $GATEWAY: want IPv4[:PORT]" >&2; exit 2; }
+			g_desc="$HOST:$PORT"
+			SERVER=$HOST SERVER_PORT=$PORT PROTO=udp query "$name"
+			verdict
+			g_result=$RESULT
+			g_answers=$ANSWERS
+		elif [ -n "$lb" ]; then
+			g_desc="load balancer $lbdesc"
+			g_result=$udp_result
+			g_answers=$udp_answers
+		fi
+		if [ "$g_result" = PASS ]; then
+			r_detail="$r_detail -- likely cause: $(cause_ldf "$name" "$entry" "$g_desc" "$g_answers")"
+		else
+			entry=""
+		fi
+	fi
+	if [ "$r_result" = FAIL ] && [ -z "$entry" ]; then
 		case $r_status in
 		NXDOMAIN)
 			if [ "$udp_result" = PASS ]; then
@@ -334,8 +416,12 @@ if [ -z "$RESOLVER" ]; then
 else
 	echo "warp-check: $SERVICE.$NAMESPACE; resolver: $RESOLVER; Service CIDRs:$SERVICE_CIDRS"
 fi
-if command -v warp-cli >/dev/null 2>&1; then
-	echo "warp-check: warp-cli status: $(warp-cli status 2>&1 | tr '\n' ' ')"
+if command -v "$WARPCLI" >/dev/null 2>&1; then
+	echo "warp-check: warp-cli status: $("$WARPCLI" status 2>&1 | tr '\n' ' ')"
+	[ -n "$FALLBACK_SET" ] || FALLBACK=$(fallback_from_warp_cli)
+fi
+if [ -n "$FALLBACK" ]; then
+	echo "warp-check: Local Domain Fallback domains: $FALLBACK"
 fi
 
 for arg in "$@"; do

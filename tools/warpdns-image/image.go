@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // The image's contract, shared with the Dockerfile (a test keeps them equal)
@@ -32,24 +33,26 @@ var (
 	exposedPorts = []string{"53/udp", "53/tcp", "5353/udp", "5353/tcp", "8080/tcp", "8181/tcp", "9153/tcp"}
 )
 
-// options say what to put in the image.
+// options say what to put in the images.
 type options struct {
-	binary   string    // a static linux binary of ./cmd/coredns
+	binaries []string  // static linux binaries of ./cmd/coredns, one per platform
 	caCerts  string    // a CA bundle to include, for forward/tls upstreams ("" for none)
 	version  string    // image version label
 	revision string    // source revision label
+	source   string    // source repository label
 	created  time.Time // image creation time (fixed, for reproducible images)
 }
 
-// buildImage assembles the image: no base (nothing but what is listed here),
-// one layer with /coredns, /etc/passwd and /etc/group naming the non-root
-// user, and optionally the CA bundle.
-func buildImage(o options) (v1.Image, error) {
-	bin, err := os.ReadFile(o.binary)
+// buildImage assembles the image of one binary: no base (nothing but what
+// is listed here), one layer with /coredns, /etc/passwd and /etc/group
+// naming the non-root user, and optionally the CA bundle. OCI media types
+// throughout, as an OCI image index requires of its manifests.
+func buildImage(o options, binary string) (v1.Image, error) {
+	bin, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, err
 	}
-	arch, err := staticLinuxArch(o.binary)
+	arch, err := staticLinuxArch(binary)
 	if err != nil {
 		return nil, err
 	}
@@ -73,11 +76,11 @@ func buildImage(o options) (v1.Image, error) {
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	})
+	}, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, err
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := mutate.AppendLayers(ociEmptyImage(), layer)
 	if err != nil {
 		return nil, err
 	}
@@ -96,15 +99,24 @@ func buildImage(o options) (v1.Image, error) {
 	for _, p := range exposedPorts {
 		cf.Config.ExposedPorts[p] = struct{}{}
 	}
+	// The pre-defined keys of the OCI image spec:
+	// https://github.com/opencontainers/image-spec/blob/main/annotations.md#pre-defined-annotation-keys
 	cf.Config.Labels = map[string]string{
 		"org.opencontainers.image.title":       "warpdns",
 		"org.opencontainers.image.description": "CoreDNS v1.15.0 with envalias and headlessonly: Kubernetes Service names over Cloudflare WARP",
 		"org.opencontainers.image.version":     o.version,
 		"org.opencontainers.image.revision":    o.revision,
+		"org.opencontainers.image.source":      o.source,
 		"org.opencontainers.image.licenses":    "Apache-2.0",
 	}
-	cf.History = []v1.History{{Created: v1.Time{Time: o.created}, CreatedBy: "make image (test/image): /coredns, /etc/passwd, /etc/group", Comment: "no base image"}}
+	cf.History = []v1.History{{Created: v1.Time{Time: o.created}, CreatedBy: "make image (tools/warpdns-image): /coredns, /etc/passwd, /etc/group", Comment: "no base image"}}
 	return mutate.ConfigFile(img, cf)
+}
+
+// ociEmptyImage is an image with no layers and OCI media types (empty.Image
+// has Docker's).
+func ociEmptyImage() v1.Image {
+	return mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 }
 
 type file struct {
