@@ -79,15 +79,16 @@ bench:
 # and each way with each platform), checks the output, server-side dry-run
 # applies it to a local kube-apiserver (CRDs it needs from vendored minimal
 # definitions), runs the standalone Corefile with its own RBAC, and checks the
-# Terraform example against the Cloudflare provider v5 schema. Part of make test.
-# Also: the Helm chart (lint, template per platform and way, dry-run, the same
-# objects as the kustomize overlays), every NetworkPolicy evaluated by a policy
-# engine, and the monitoring rules and dashboard.
+# Terraform example against the Cloudflare provider v5 schema; lints, renders
+# and dry-runs the Helm chart (helm.sh/helm/v4 as a Go module) and compares it
+# object by object with the overlays; evaluates every NetworkPolicy with a
+# policy engine; parses the monitoring rules and dashboard. Part of make test.
 manifests-check:
 	$(GO) -C test test -count=1 -timeout 20m ./manifests/
 
-# After editing Corefile.example: copy it into manifests/ (each overlay keeps
-# its envalias ENV).
+# After editing Corefile.example: rewrite the kustomize bases' copies of it
+# (Corefile.example with envalias {$WARPDNS_ENV}; the chart reads it through
+# a symlink).
 manifests-corefiles:
 	$(GO) -C test test -count=1 -run 'TestCorefiles$$' ./manifests/ -update
 

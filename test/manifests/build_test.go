@@ -3,9 +3,7 @@ package manifests
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -479,18 +477,25 @@ func checkOverlayValues(t *testing.T, k kustomization, objs []*unstructured.Unst
 		}
 	}
 
-	// The overlay's envalias ENV is what docs and Terraform call the
-	// environment: prd for eks-prd, stg for the others.
-	corefile, err := os.ReadFile(filepath.Join(repoRoot(t), filepath.FromSlash(strings.TrimPrefix(k.dir, "/")), "Corefile"))
-	if err != nil {
-		t.Fatalf("%s has no Corefile of its own: %v", k.name, err)
-	}
+	// The overlay's environment (WARPDNS_ENV, which the Corefile's envalias
+	// reads) is what docs and Terraform call it: prd for eks-prd, stg for the
+	// others.
 	env := "stg"
 	if strings.HasSuffix(k.dir, "-prd") {
 		env = "prd"
 	}
-	if m := envaliasLine.FindStringSubmatch(string(corefile)); m == nil || m[1] != env {
-		t.Errorf("%s: the Corefile's envalias ENV is not %s", k.name, env)
+	var got []string
+	for _, d := range deployments(t, objs) {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if e.Name == "WARPDNS_ENV" {
+					got = append(got, e.Value)
+				}
+			}
+		}
+	}
+	if len(got) != 1 || got[0] != env {
+		t.Errorf("%s: WARPDNS_ENV %v, want %s", k.name, got, env)
 	}
 }
 

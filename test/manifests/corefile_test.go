@@ -8,23 +8,73 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
-var update = flag.Bool("update", false, "rewrite the Corefile copies under manifests/ from Corefile.example (make manifests-corefiles)")
+var update = flag.Bool("update", false, "rewrite the Corefile copies of the kustomize bases from Corefile.example (make manifests-corefiles)")
+
+// One Corefile source: Corefile.example. `make run`, the integration tests
+// and the e2e run it as it is (envalias stg). What is deployed is
+// renderCorefile's output: Corefile.example with `envalias {$WARPDNS_ENV}`,
+// which CoreDNS fills in from the Deployment's environment variable
+// WARPDNS_ENV, so that the ConfigMap is the same for every environment and
+// the environment is one value in the Deployment. The Helm chart reads
+// Corefile.example through a symlink (charts/warpdns/files) and renders it
+// in a template; kustomize refuses files outside a kustomization's directory
+// (symlinks included), so the two bases hold a copy, checked here.
 
 // envaliasLine finds the ENV of a Corefile's (first) envalias directive.
 var envaliasLine = regexp.MustCompile(`(?m)^\s+envalias (\S+)`)
 
-// corefileFor is Corefile.example for a cluster of environment env: the
-// envalias ENV and the resolver policy regex in the comment above it. With
-// a domain (envalias' domain form, for Local Domain Fallback, as
-// docs/deploy.md describes it) the envalias line gets the domain and the
-// server block the key ENV.DOMAIN:5353.
+const (
+	exampleEnvalias = "\n    envalias stg\n"
+	exampleKeys     = "\n.:53 cluster.local:5353 {\n"
+	envPlaceholder  = "{$WARPDNS_ENV}"
+)
+
+// corefileValues are the values a deployed Corefile may differ in.
+type corefileValues struct {
+	domain  string // envalias' domain form, "" for none
+	vpcPort int    // the VPC listener's port, 0 for 5353
+}
+
+// renderCorefile is the deployed Corefile for v: what the kustomize bases
+// carry and charts/warpdns/templates/_helpers.tpl (warpdns.corefile) renders.
+func renderCorefile(t testing.TB, example string, v corefileValues) string {
+	t.Helper()
+	if !strings.Contains(example, exampleEnvalias) || !strings.Contains(example, exampleKeys) {
+		t.Fatalf("Corefile.example: expected the lines `%s` and `%s`", strings.TrimSpace(exampleEnvalias), strings.TrimSpace(exampleKeys))
+	}
+	envalias := "\n    envalias " + envPlaceholder + "\n"
+	out := example
+	if v.domain != "" {
+		envalias = "\n    envalias " + envPlaceholder + " {\n        domain " + v.domain + "\n    }\n"
+		out = strings.Replace(out, exampleKeys, "\n.:53 cluster.local:5353 "+envPlaceholder+"."+v.domain+":5353 {\n", 1)
+	}
+	out = strings.Replace(out, exampleEnvalias, envalias, 1)
+	if v.vpcPort != 0 && v.vpcPort != 5353 {
+		port := strconv.Itoa(v.vpcPort)
+		out = regexp.MustCompile(`(?m):5353( |$)`).ReplaceAllString(out, ":"+port+"${1}")
+		out = regexp.MustCompile(`(?m)^(\s+ports) 5353$`).ReplaceAllString(out, "${1} "+port)
+	}
+	return out
+}
+
+// expandEnv is what CoreDNS runs: the placeholder replaced by env.
+func expandEnv(corefile, env string) string {
+	return strings.ReplaceAll(corefile, envPlaceholder, env)
+}
+
+// corefileFor is Corefile.example as a cluster of environment env runs it:
+// the envalias ENV and, with a domain, envalias' domain form and the server
+// block key ENV.DOMAIN:5353 (docs/deploy.md, Local Domain Fallback).
 func corefileFor(example, env, domain string) string {
-	out := strings.Replace(example, "    envalias stg\n", "    envalias "+env+"\n", 1)
-	out = strings.ReplaceAll(out, `(^|\.)stg-`, `(^|\.)`+env+`-`)
+	out := strings.Replace(example, exampleEnvalias, "\n    envalias "+env+"\n", 1)
 	if domain != "" {
-		out = strings.Replace(out, "    envalias "+env+"\n", "    envalias "+env+" {\n        domain "+domain+"\n    }\n", 1)
+		out = strings.Replace(out, "\n    envalias "+env+"\n", "\n    envalias "+env+" {\n        domain "+domain+"\n    }\n", 1)
 		out = vpcKey.ReplaceAllString(out, "${1} "+env+"."+domain+":5353 {")
 	}
 	return out
@@ -35,51 +85,43 @@ var (
 	domainBlock = regexp.MustCompile(`(?m)^    envalias \S+ \{\n        domain (\S+)\n    \}$`)
 )
 
-// TestCorefiles checks that the ConfigMaps carry Corefile.example: the bases
-// byte for byte, each overlay with only its environment changed. Kustomize
-// cannot read a file outside a kustomization's directory, so these are
-// copies; `make manifests-corefiles` (go test -run TestCorefiles -update)
-// rewrites them after Corefile.example changes.
-func TestCorefiles(t *testing.T) {
-	root := repoRoot(t)
-	data, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
+func readExample(t testing.TB) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "Corefile.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	example := string(data)
-	if m := envaliasLine.FindStringSubmatch(example); m == nil || m[1] != "stg" || !strings.Contains(example, "\n    envalias stg\n") {
-		t.Fatalf("Corefile.example: expected the line `    envalias stg`")
-	}
-	if !vpcKey.MatchString(example) {
-		t.Fatalf("Corefile.example: expected the server block keys `.:53 cluster.local:5353 {`")
-	}
+	return string(data)
+}
 
+// TestCorefiles: the kustomize bases carry renderCorefile(Corefile.example)
+// byte for byte, and no overlay carries a Corefile of its own unless it is
+// the domain form of the same (`make manifests-corefiles` rewrites the base
+// copies after Corefile.example changes).
+func TestCorefiles(t *testing.T) {
+	root := repoRoot(t)
+	example := readExample(t)
 	copies, err := filepath.Glob(filepath.Join(root, "manifests", "*", "*", "Corefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(copies) < 2 {
-		t.Fatalf("found only %d Corefiles under manifests/", len(copies))
-	}
+	bases := 0
 	for _, p := range copies {
 		rel, _ := filepath.Rel(root, p)
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		env, domain := "stg", ""
-		if strings.HasPrefix(rel, filepath.Join("manifests", "overlays")) {
-			m := envaliasLine.FindStringSubmatch(string(data))
-			if m == nil {
-				t.Errorf("%s: no envalias line", rel)
-				continue
-			}
-			env = m[1]
-			if d := domainBlock.FindStringSubmatch(string(data)); d != nil {
-				domain = d[1]
-			}
+		var v corefileValues
+		if d := domainBlock.FindStringSubmatch(string(data)); d != nil {
+			v.domain = d[1]
 		}
-		want := corefileFor(example, env, domain)
+		if strings.HasPrefix(rel, filepath.Join("manifests", "base")) {
+			bases++
+		} else if v.domain == "" {
+			t.Errorf("%s: an overlay needs no Corefile of its own (the base's says envalias %s; set WARPDNS_ENV in the Deployment instead)", rel, envPlaceholder)
+		}
+		want := renderCorefile(t, example, v)
 		if string(data) == want {
 			continue
 		}
@@ -87,12 +129,108 @@ func TestCorefiles(t *testing.T) {
 			if err := os.WriteFile(p, []byte(want), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s: rewritten from Corefile.example (envalias %s %s)", rel, env, domain)
+			t.Logf("%s: rewritten from Corefile.example", rel)
 			continue
 		}
-		t.Errorf("%s is not Corefile.example with envalias %s (domain %q); run `make manifests-corefiles` after changing Corefile.example\n%s",
-			rel, env, domain, firstDifference(want, string(data)))
+		t.Errorf("%s is not Corefile.example with `envalias %s` (domain %q); run `make manifests-corefiles` after changing Corefile.example\n%s",
+			rel, envPlaceholder, v.domain, firstDifference(want, string(data)))
 	}
+	if bases != len(ways) {
+		t.Errorf("found %d Corefiles under manifests/base, want one per way (%d)", bases, len(ways))
+	}
+}
+
+// TestRenderedCorefiles: every kustomize build and every chart render deploys
+// a Corefile that is Corefile.example but for the values (environment,
+// domain, port), and the Deployment sets the environment it needs. A drift,
+// say an edit to a copy or to the chart's template, fails here.
+func TestRenderedCorefiles(t *testing.T) {
+	example := readExample(t)
+	check := func(t *testing.T, objs []*unstructured.Unstructured, v corefileValues, wantEnv string) {
+		t.Helper()
+		var corefile string
+		for _, name := range []string{"coredns-warpdns", "warpdns"} {
+			if cm := find(objs, "ConfigMap", name); cm != nil {
+				corefile, _, _ = unstructured.NestedString(cm.Object, "data", "Corefile")
+			}
+		}
+		if corefile == "" {
+			t.Fatal("no ConfigMap with a Corefile")
+		}
+		if want := renderCorefile(t, example, v); corefile != want {
+			t.Errorf("the deployed Corefile drifted from Corefile.example:\n%s", firstDifference(want, corefile))
+		}
+		env := ""
+		for _, d := range deployments(t, objs) {
+			if d.Name != "warpdns" && d.Name != "coredns" {
+				continue
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				for _, e := range c.Env {
+					if e.Name == "WARPDNS_ENV" {
+						env = e.Value
+					}
+				}
+			}
+		}
+		if env != wantEnv {
+			t.Errorf("the Deployment sets WARPDNS_ENV=%q, want %q", env, wantEnv)
+		}
+		if got := envaliasLine.FindStringSubmatch(expandEnv(corefile, env)); got == nil || got[1] != wantEnv {
+			t.Errorf("CoreDNS would run envalias %v, want %s", got, wantEnv)
+		}
+		if v.vpcPort == 0 && v.domain == "" && expandEnv(corefile, env) != corefileFor(example, env, "") {
+			t.Error("with its environment filled in, the deployed Corefile is not Corefile.example for that environment")
+		}
+	}
+
+	fsys, ks := loadManifests(t)
+	for _, k := range ks {
+		if k.name == "cloudflared" {
+			continue
+		}
+		t.Run("kustomize/"+k.name, func(t *testing.T) {
+			env := "stg"
+			if strings.HasSuffix(k.name, "-prd") {
+				env = "prd"
+			}
+			check(t, build(t, fsys, k.dir), corefileValues{}, env)
+		})
+	}
+
+	ch := loadChart(t)
+	for _, c := range chartCases(t) {
+		t.Run("helm/"+c.name(), func(t *testing.T) {
+			vals := chartValues(t, c)
+			objs, err := renderChart(ch, vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, objs, corefileValues{}, vals["env"].(string))
+		})
+	}
+	t.Run("helm/domain and port", func(t *testing.T) {
+		vals := chartValues(t, chartCase{"gke", "standalone"})
+		vals["env"] = "prd"
+		vals["domain"] = "k8s.example.com"
+		vals["vpcListener"] = map[string]any{"containerPort": 5300}
+		objs, err := renderChart(ch, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := corefileValues{domain: "k8s.example.com", vpcPort: 5300}
+		check(t, objs, v, "prd")
+		got := expandEnv(renderCorefile(t, example, v), "prd")
+		for _, want := range []string{
+			"\n.:53 cluster.local:5300 prd.k8s.example.com:5300 {\n",
+			"\n    envalias prd {\n        domain k8s.example.com\n    }\n",
+			"\n        ports 5300\n",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("the domain form with port 5300 lacks %q", want)
+			}
+		}
+	})
 }
 
 func firstDifference(want, got string) string {
@@ -113,14 +251,9 @@ func firstDifference(want, got string) string {
 }
 
 // TestCorefileDomainForm: the Local Domain Fallback edit docs/deploy.md
-// describes is accepted (and kept by -update), and is what the warpcheck
-// test runs.
+// describes, as corefileFor makes it (the warpcheck test runs the same).
 func TestCorefileDomainForm(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "Corefile.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := corefileFor(string(data), "prd", "k8s.example.com")
+	got := corefileFor(readExample(t), "prd", "k8s.example.com")
 	for _, want := range []string{
 		"\n.:53 cluster.local:5353 prd.k8s.example.com:5353 {\n",
 		"\n    envalias prd {\n        domain k8s.example.com\n    }\n",
@@ -131,5 +264,46 @@ func TestCorefileDomainForm(t *testing.T) {
 	}
 	if d := domainBlock.FindStringSubmatch(got); d == nil || d[1] != "k8s.example.com" {
 		t.Errorf("domainBlock does not find the domain in %q", got)
+	}
+}
+
+// TestCorefileSources: why the chart links to Corefile.example and the
+// kustomize bases copy it. Helm follows a symlink out of the chart (and `helm
+// package` stores the content); kustomize's default load restrictions refuse
+// one that points outside the kustomization's directory, as `kubectl apply
+// -k` would.
+func TestCorefileSources(t *testing.T) {
+	example := readExample(t)
+	var linked string
+	for _, f := range loadChart(t).Files {
+		if f.Name == "files/Corefile.example" {
+			linked = string(f.Data)
+		}
+	}
+	if linked != example {
+		t.Error("the chart's files/Corefile.example is not Corefile.example (it should be a symlink to it)")
+	}
+	if target, err := os.Readlink(filepath.Join(chartDir(t), "files", "Corefile.example")); err != nil || target != "../../../Corefile.example" {
+		t.Errorf("charts/warpdns/files/Corefile.example: want a symlink to ../../../Corefile.example, got %q (%v)", target, err)
+	}
+
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Corefile"), []byte(example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../Corefile", filepath.Join(base, "Corefile")); err != nil {
+		t.Fatal(err)
+	}
+	k := "configMapGenerator:\n  - name: warpdns\n    files:\n      - Corefile\n"
+	if err := os.WriteFile(filepath.Join(base, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), base)
+	if err == nil || !strings.Contains(err.Error(), "is not in or below") {
+		t.Errorf("kustomize accepted a Corefile symlinked from outside the kustomization (%v): the bases could link instead of copying", err)
 	}
 }

@@ -54,6 +54,8 @@ var fields = map[string]field{
 	// sends from its fixed private IP when it does not keep the client's.
 	"eks-stg": {byAddress, "10.0.13.7", "10.0.45.9", "10.0.12.53"},
 	"eks-prd": {byAddress, "10.1.13.7", "10.1.45.9", "10.1.44.53"},
+	// The same cluster with the NLB on both families (its IPv4 sources here).
+	"eks-dual-stack": {byAddress, "10.0.13.7", "10.0.45.9", "10.0.12.53"},
 	// GKE: Dataplane V2; pods in the Pod range 10.20.0.0/14, a VM of the VPC
 	// in the node subnet queries through the passthrough load balancer.
 	"gke":              {byIdentity, "10.20.1.5", "10.20.2.9", "10.10.0.7"},
@@ -83,26 +85,34 @@ func TestNetworkPolicyInTheField(t *testing.T) {
 			if !ok {
 				t.Fatalf("no field model for overlay %s: add it to fields", name)
 			}
-			objs := build(t, fsys, k.dir)
-			dns := dnsPeer(t, objs)
-			policies := networkPolicies(t, objs)
-			if len(policies) == 0 {
-				t.Fatal("no NetworkPolicy selects the CoreDNS pods: any pod may query 5353")
-			}
-			cf := withIP(cloudflared, f.cloudflared)
-			other := &matcher.TrafficPeer{IP: f.unrelated, Internal: &matcher.InternalPeer{
-				Namespace:       "shop",
-				NamespaceLabels: map[string]string{corev1.LabelMetadataName: "shop"},
-				PodLabels:       map[string]string{"app.kubernetes.io/name": "web"},
-			}}
-			lb := &matcher.TrafficPeer{IP: f.lbSource}
-			for _, proto := range []corev1.Protocol{corev1.ProtocolUDP, corev1.ProtocolTCP} {
-				expect(t, f.dataplane, policies, cf, dns, 5353, proto, true, "cloudflared's pod")
-				expect(t, f.dataplane, policies, lb, dns, 5353, proto, true, "the load balancer's source "+f.lbSource)
-				expect(t, f.dataplane, policies, other, dns, 5353, proto, false, "a pod of another namespace")
-				expect(t, f.dataplane, policies, other, dns, 53, proto, true, "in-cluster DNS from any pod")
-			}
+			inTheField(t, f, build(t, fsys, k.dir), cloudflared)
 		})
+	}
+}
+
+// inTheField judges objs's NetworkPolicies in the cluster f: cloudflared
+// (its pod as the cloudflared build labels it) and the load balancer's
+// source reach the VPC-facing listener over UDP and TCP, a pod of another
+// namespace does not, in-cluster DNS keeps working.
+func inTheField(t *testing.T, f field, objs []*unstructured.Unstructured, cloudflared *matcher.TrafficPeer) {
+	t.Helper()
+	dns := dnsPeer(t, objs)
+	policies := networkPolicies(t, objs)
+	if len(policies) == 0 {
+		t.Fatal("no NetworkPolicy selects the CoreDNS pods: any pod may query 5353")
+	}
+	cf := withIP(cloudflared, f.cloudflared)
+	other := &matcher.TrafficPeer{IP: f.unrelated, Internal: &matcher.InternalPeer{
+		Namespace:       "shop",
+		NamespaceLabels: map[string]string{corev1.LabelMetadataName: "shop"},
+		PodLabels:       map[string]string{"app.kubernetes.io/name": "web"},
+	}}
+	lb := &matcher.TrafficPeer{IP: f.lbSource}
+	for _, proto := range []corev1.Protocol{corev1.ProtocolUDP, corev1.ProtocolTCP} {
+		expect(t, f.dataplane, policies, cf, dns, 5353, proto, true, "cloudflared's pod")
+		expect(t, f.dataplane, policies, lb, dns, 5353, proto, true, "the load balancer's source "+f.lbSource)
+		expect(t, f.dataplane, policies, other, dns, 5353, proto, false, "a pod of another namespace")
+		expect(t, f.dataplane, policies, other, dns, 53, proto, true, "in-cluster DNS from any pod")
 	}
 }
 

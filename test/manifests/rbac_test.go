@@ -103,6 +103,11 @@ func TestStandaloneServesWithItsOwnRBAC(t *testing.T) {
 	}
 	cm := find(objs, "ConfigMap", "warpdns")
 	corefile, _, _ := unstructured.NestedString(cm.Object, "data", "Corefile")
+	// The Corefile's envalias reads WARPDNS_ENV, which the Deployment sets;
+	// coredns inherits it from this process.
+	for _, e := range toDeployment(t, find(objs, "Deployment", "warpdns")).Spec.Template.Spec.Containers[0].Env {
+		t.Setenv(e.Name, e.Value)
+	}
 	ports, err := cluster.FreePorts(5)
 	if err != nil {
 		t.Fatal(err)
