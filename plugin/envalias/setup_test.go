@@ -16,7 +16,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
-	api "k8s.io/api/core/v1"
+
+	"github.com/warpdns/warpdns/internal/kubedns"
 )
 
 func TestParse(t *testing.T) {
@@ -194,31 +195,10 @@ func TestOnStartup(t *testing.T) {
 	}
 }
 
-// kubeConn is the kubernetes plugin's (unexported) controller interface.
-type kubeConn interface {
-	ServiceList() []*object.Service
-	EndpointsList() []*object.Endpoints
-	ServiceImportList() []*object.ServiceImport
-	SvcIndex(string) []*object.Service
-	SvcIndexReverse(string) []*object.Service
-	SvcExtIndexReverse(string) []*object.Service
-	SvcImportIndex(string) []*object.ServiceImport
-	PodIndex(string) []*object.Pod
-	EpIndex(string) []*object.Endpoints
-	EpIndexReverse(string) []*object.Endpoints
-	McEpIndex(string) []*object.MultiClusterEndpoints
-	GetNodeByName(context.Context, string) (*api.Node, error)
-	GetNamespaceByName(string) (*object.Namespace, error)
-	Run()
-	HasSynced() bool
-	Stop() error
-	Modified(kubernetes.ModifiedMode) int64
-}
-
 // fakeConn has an informer index of Services; envalias must use nothing else.
 type fakeConn struct {
-	kubeConn // nil: calling anything but SvcIndex panics
-	svcs     []*object.Service
+	kubedns.Controller // nil: calling anything but SvcIndex panics
+	svcs               []*object.Service
 }
 
 func (f fakeConn) SvcIndex(key string) (svcs []*object.Service) {
