@@ -227,32 +227,38 @@ func TestDryRun(t *testing.T) {
 	fsys, ks := loadManifests(t)
 	for _, k := range ks {
 		t.Run(k.name, func(t *testing.T) {
-			objs := build(t, fsys, k.dir)
-			// Namespaces the manifests create are applied for real first:
-			// a dry-run namespace does not exist for the objects in it,
-			// and its Pod Security labels must be in force for them.
-			for _, o := range objs {
-				if o.GetKind() == "Namespace" {
-					if _, err := a.apply(ctx, o, false); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			a.warnings.take()
-			for _, o := range objs {
-				out, err := a.apply(ctx, o, true)
-				if err != nil {
-					t.Errorf("dry-run apply: %v", err)
-					continue
-				}
-				if w := a.warnings.take(); len(w) > 0 {
-					t.Errorf("dry-run apply %s: warnings:\n  %s", describe(o), strings.Join(w, "\n  "))
-				}
-				if o.GetKind() == "Deployment" && o.GetName() == "coredns" {
-					checkMergedCoreDNS(t, out)
-				}
-			}
+			dryRunAll(t, ctx, a, build(t, fsys, k.dir))
 		})
+	}
+}
+
+// dryRunAll server-side dry-run applies objs and fails on any error or
+// warning; kubeadm's coredns Deployment with our patch merged in is checked
+// as the apiserver returned it. Namespaces are applied for real first: a
+// dry-run namespace does not exist for the objects in it, and its Pod
+// Security labels must be in force for them.
+func dryRunAll(t *testing.T, ctx context.Context, a *applier, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == "Namespace" {
+			if _, err := a.apply(ctx, o, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a.warnings.take()
+	for _, o := range objs {
+		out, err := a.apply(ctx, o, true)
+		if err != nil {
+			t.Errorf("dry-run apply: %v", err)
+			continue
+		}
+		if w := a.warnings.take(); len(w) > 0 {
+			t.Errorf("dry-run apply %s: warnings:\n  %s", describe(o), strings.Join(w, "\n  "))
+		}
+		if o.GetKind() == "Deployment" && o.GetName() == "coredns" {
+			checkMergedCoreDNS(t, out)
+		}
 	}
 }
 

@@ -577,27 +577,7 @@ func TestHelmDryRun(t *testing.T) {
 			if err != nil {
 				t.Fatalf("helm template: %v", err)
 			}
-			for _, o := range objs {
-				if o.GetKind() == "Namespace" {
-					if _, err := a.apply(ctx, o, false); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			a.warnings.take()
-			for _, o := range objs {
-				out, err := a.apply(ctx, o, true)
-				if err != nil {
-					t.Errorf("dry-run apply: %v", err)
-					continue
-				}
-				if w := a.warnings.take(); len(w) > 0 {
-					t.Errorf("dry-run apply %s: warnings:\n  %s", describe(o), strings.Join(w, "\n  "))
-				}
-				if o.GetKind() == "Deployment" && o.GetName() == "coredns" {
-					checkMergedCoreDNS(t, out)
-				}
-			}
+			dryRunAll(t, ctx, a, objs)
 		})
 	}
 }
