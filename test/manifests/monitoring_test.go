@@ -327,15 +327,7 @@ func TestMonitoringDryRun(t *testing.T) {
 	if err := c.EnsureNamespace(ctx, objs[0].GetNamespace()); err != nil {
 		t.Fatal(err)
 	}
-	a.warnings.take()
-	for _, o := range objs {
-		if _, err := a.apply(ctx, o, true); err != nil {
-			t.Errorf("dry-run apply: %v", err)
-		}
-		if w := a.warnings.take(); len(w) > 0 {
-			t.Errorf("dry-run apply %s: warnings:\n  %s", describe(o), strings.Join(w, "\n  "))
-		}
-	}
+	dryRunAll(t, ctx, a, objs)
 }
 
 // TestMonitoringMetricsExist runs our coredns with Corefile.example against
