@@ -44,6 +44,18 @@ func (c *Cluster) CreateService(ctx context.Context, svc *corev1.Service) (*core
 	return c.Client.CoreV1().Services(svc.Namespace).Create(ctx, svc, metav1.CreateOptions{})
 }
 
+// ClusterIPService is a Service of type ClusterIP selecting app=name, with
+// ports, or port http 80 when none are given.
+func ClusterIPService(ns, name string, ports ...corev1.ServicePort) *corev1.Service {
+	if len(ports) == 0 {
+		ports = []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}}
+	}
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: ports},
+	}
+}
+
 // SetEndpoints replaces the EndpointSlices of svc with slices for eps, written
 // as the endpointslice controller writes them: one address family per slice,
 // at most 100 endpoints each, the Service's ports with their target ports,

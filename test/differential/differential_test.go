@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -33,8 +31,8 @@ func TestDropInMatchesUpstream(t *testing.T) {
 		name  string
 		start func(*testing.T) server
 	}{
-		{"stock Corefile", func(t *testing.T) server { return w.startCoreDNS(t, w.ourBin, "") }},
-		{"stock Corefile with envalias", func(t *testing.T) server { return w.startCoreDNS(t, w.ourBin, "envalias stg prd") }},
+		{"stock Corefile", func(t *testing.T) server { return w.startCoreDNS(t, w.OurBin, "") }},
+		{"stock Corefile with envalias", func(t *testing.T) server { return w.startCoreDNS(t, w.OurBin, "envalias stg prd") }},
 		{"Corefile.example, in-cluster listener", w.startExample},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
@@ -56,7 +54,7 @@ func TestDropInMatchesUpstream(t *testing.T) {
 func TestDifferentialCatchesChangedAnswers(t *testing.T) {
 	w := setUp(t)
 	upstream := w.startCoreDNS(t, w.upstreamBin, "")
-	ours := w.startCoreDNS(t, w.ourBin, "headlessonly")
+	ours := w.startCoreDNS(t, w.OurBin, "headlessonly")
 	diffs := compare(t, w.queries(), upstream, ours)
 	found := false
 	for _, d := range diffs {
@@ -89,59 +87,35 @@ func (w *world) checkSane(t *testing.T, s server) {
 	}
 }
 
-// world is what every test here shares: one control plane with the demo
-// world, one stub upstream, both binaries.
+// world is what every test here shares: the Env (control plane, our
+// binary, Corefile.example) with the demo world, one stub upstream and
+// upstream's binary.
 type world struct {
-	cluster     *cluster.Cluster
+	*cluster.Env
 	demo        cluster.Demo
 	dualIPs     []string
 	stub        string // forward's target: the "internet" (see stubRecords)
-	example     string // Corefile.example
-	ourBin      string
 	upstreamBin string
-	dir         string
 }
-
-var (
-	worldOnce sync.Once
-	shared    world
-	worldErr  error
-)
 
 func setUp(t *testing.T) *world {
 	t.Helper()
-	c := cluster.Shared(t)
-	worldOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		defer cancel()
-		shared.cluster = c
-		if shared.dir, worldErr = os.MkdirTemp("", "warpdns-differential-"); worldErr != nil {
-			return
+	return cluster.Setup(t, func(ctx context.Context, e *cluster.Env) (*world, error) {
+		w := &world{Env: e}
+		var err error
+		if w.demo, err = cluster.SeedDemo(ctx, e.Cluster); err != nil {
+			return nil, err
 		}
-		if shared.demo, worldErr = cluster.SeedDemo(ctx, c); worldErr != nil {
-			return
-		}
-		if shared.dualIPs, worldErr = seedDualStack(ctx, c); worldErr != nil {
-			return
+		if w.dualIPs, err = seedDualStack(ctx, e.Cluster); err != nil {
+			return nil, err
 		}
 		// Lives as long as the test binary.
-		if shared.stub, _, worldErr = cluster.StubUpstream(stubRecords...); worldErr != nil {
-			return
+		if w.stub, _, err = cluster.StubUpstream(stubRecords...); err != nil {
+			return nil, err
 		}
-		if shared.example, worldErr = cluster.Example(); worldErr != nil {
-			return
-		}
-		if shared.ourBin, worldErr = cluster.BuildOurCoreDNS(ctx, shared.dir); worldErr != nil {
-			return
-		}
-		shared.upstreamBin, worldErr = cluster.UpstreamCoreDNSBinary(ctx, func(f string, a ...any) {
-			fmt.Fprintf(os.Stderr, "differential: "+f+"\n", a...)
-		})
+		w.upstreamBin, err = cluster.UpstreamCoreDNSBinary(ctx, e.Logf)
+		return w, err
 	})
-	if worldErr != nil {
-		t.Fatal(worldErr)
-	}
-	return &shared
 }
 
 // stubRecords are what the stub upstream behind forward knows, so that
@@ -198,14 +172,14 @@ func (w *world) startCoreDNS(t *testing.T, bin, extra string) server {
 		name += " (+" + extra + ")"
 	}
 	return w.run(t, bin, name, func(p cluster.Ports) (string, error) {
-		return cluster.StockCorefile(p, w.cluster.Kubeconfig, w.stub, extra), nil
+		return cluster.StockCorefile(p, w.Kubeconfig, w.stub, extra), nil
 	})
 }
 
 // startExample runs our coredns with Corefile.example, made local.
 func (w *world) startExample(t *testing.T) server {
 	t.Helper()
-	return w.run(t, w.ourBin, "ours (Corefile.example)", cluster.LocalRenderer(w.example, w.cluster.Kubeconfig, w.stub))
+	return w.run(t, w.OurBin, "ours (Corefile.example)", cluster.LocalRenderer(w.Example, w.Kubeconfig, w.stub))
 }
 
 func (w *world) run(t *testing.T, bin, name string, corefile func(cluster.Ports) (string, error)) server {

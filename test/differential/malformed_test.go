@@ -110,7 +110,7 @@ func malformedPackets(t *testing.T) map[string][]byte {
 func TestMalformedPacketsAnsweredAsUpstream(t *testing.T) {
 	w := setUp(t)
 	upstream := w.startCoreDNS(t, w.upstreamBin, "")
-	ours := w.startCoreDNS(t, w.ourBin, "")
+	ours := w.startCoreDNS(t, w.OurBin, "")
 	example := w.startExample(t)
 
 	for name, packet := range malformedPackets(t) {

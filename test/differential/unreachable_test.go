@@ -26,12 +26,12 @@ func TestStartWithoutAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nowhere := filepath.Join(w.dir, "kubeconfig-nowhere")
-	kubeconfig, err := os.ReadFile(w.cluster.Kubeconfig)
+	nowhere := filepath.Join(w.TempDir, "kubeconfig-nowhere")
+	kubeconfig, err := os.ReadFile(w.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead := strings.Replace(string(kubeconfig), w.cluster.Server, fmt.Sprintf("https://127.0.0.1:%d", ports[0]), 1)
+	dead := strings.Replace(string(kubeconfig), w.Server, fmt.Sprintf("https://127.0.0.1:%d", ports[0]), 1)
 	if err := os.WriteFile(nowhere, []byte(dead), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestStartWithoutAPIServer(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		started := time.Now()
-		proc, err := cluster.StartCoreDNS(ctx, bin, corefile, w.dir, cluster.DNSAnswers(addr))
+		proc, err := cluster.StartCoreDNS(ctx, bin, corefile, w.TempDir, cluster.DNSAnswers(addr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestStartWithoutAPIServer(t *testing.T) {
 		return o
 	}
 
-	up, ours := observe(w.upstreamBin), observe(w.ourBin)
+	up, ours := observe(w.upstreamBin), observe(w.OurBin)
 	t.Logf("upstream: listening after %v, /ready %s, %v", up.listenAfter.Round(time.Millisecond), up.ready, up.answers)
 	t.Logf("ours:     listening after %v, /ready %s, %v", ours.listenAfter.Round(time.Millisecond), ours.ready, ours.answers)
 	if up.ready == "200 OK" || ours.ready != up.ready {

@@ -31,17 +31,17 @@ func (w *world) watchesOf(t *testing.T, start func() server) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	baseline, err := w.cluster.Watches()
+	baseline, err := w.Watches()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := start()
-	opened, err := w.cluster.SettledWatches(ctx, baseline)
+	opened, err := w.SettledWatches(ctx, baseline)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.stop()
-	if err := w.cluster.WatchesClosed(ctx, baseline); err != nil {
+	if err := w.WatchesClosed(ctx, baseline); err != nil {
 		t.Fatal(err)
 	}
 	return opened

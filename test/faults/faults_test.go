@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/warpdns/warpdns/test/cluster"
 )
@@ -27,19 +25,18 @@ func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 // the same answers (no SERVFAIL); after each comes back, a change made
 // through the API reaches the answers.
 func TestServesThroughControlPlaneOutages(t *testing.T) {
-	c := cluster.Shared(t)
+	e := cluster.SharedEnv(t)
+	c := e.Cluster
+	coredns := e.RunExampleForTest(t, e.Example)
+	inCluster, vpc := coredns.Ports.DNSAddr(), coredns.Ports.VPCAddr()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	inCluster, vpc := startExample(ctx, t, c)
 
 	const ns = "faults"
 	if err := c.EnsureNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := c.CreateService(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: ns},
-		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "api"}, Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}}},
-	})
+	svc, err := c.CreateService(ctx, cluster.ClusterIPService(ns, "api"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +74,7 @@ func TestServesThroughControlPlaneOutages(t *testing.T) {
 			asked := 0
 			for time.Now().Before(deadline) {
 				for key, want := range before {
-					addr, qname := splitKey(key)
+					addr, qname, _ := strings.Cut(key, " ")
 					if got := answer(t, addr, qname); got != want {
 						t.Fatalf("during the outage %s answered %s, before %s", key, got, want)
 					}
@@ -98,15 +95,6 @@ func TestServesThroughControlPlaneOutages(t *testing.T) {
 	}
 }
 
-func splitKey(key string) (string, string) {
-	for i := range key {
-		if key[i] == ' ' {
-			return key[:i], key[i+1:]
-		}
-	}
-	return key, ""
-}
-
 // answer is the rcode and sorted addresses of an A query.
 func answer(t *testing.T, addr, name string) string {
 	t.Helper()
@@ -122,7 +110,7 @@ func answer(t *testing.T, addr, name string) string {
 			ips = append(ips, a.A.String())
 		}
 	}
-	sort.Strings(ips)
+	slices.Sort(ips)
 	return dns.RcodeToString[r.Rcode] + fmt.Sprint(ips)
 }
 
@@ -143,20 +131,4 @@ func waitForPods(t *testing.T, addr, name string, ips ...string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// startExample runs our coredns with Corefile.example against c and returns
-// the in-cluster and VPC-facing addresses.
-func startExample(ctx context.Context, t *testing.T, c *cluster.Cluster) (string, string) {
-	t.Helper()
-	bin, err := cluster.BuildOurCoreDNS(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	example, err := cluster.Example()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := cluster.RunForTest(t, bin, cluster.LocalRenderer(example, c.Kubeconfig, "127.0.0.1:9")) // nothing listens on :9
-	return s.Ports.DNSAddr(), s.Ports.VPCAddr()
 }

@@ -19,16 +19,9 @@ import (
 func TestAliasAnswersLikeTheService(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ea-basic")
-	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.20.0.1"}, {IP: "10.20.0.2"}}, nil)
+	e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.20.0.1"}, {IP: "10.20.0.2"}}, nil)
 	asked := "StG-aPi." + strings.ToUpper(ns) + ".svc.Cluster.Local."
-	var r *dns.Msg
-	eventually(t, "the alias answers", func() error {
-		r = ask(t, e.vpc, asked, dns.TypeA)
-		if len(r.Answer) != 2 {
-			return fmt.Errorf("%s: %v", rcode(r), r.Answer)
-		}
-		return nil
-	})
+	r := waitAnswers(t, e.vpc, "udp", asked, dns.TypeA, 2)
 	wantAddrs(t, "alias", r, "10.20.0.1", "10.20.0.2")
 	if r.Question[0].Name != asked {
 		t.Errorf("question %q, want %q byte for byte", r.Question[0].Name, asked)
@@ -46,16 +39,9 @@ func TestAliasAnswersLikeTheService(t *testing.T) {
 func TestAliasSRVTargetsStayInTheEnvironment(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ea-srv")
-	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.21.0.1"}, {IP: "10.21.0.2"}}, nil)
+	e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.21.0.1"}, {IP: "10.21.0.2"}}, nil)
 	alias := "stg-api." + ns + ".svc.cluster.local."
-	var r *dns.Msg
-	eventually(t, "SRV through the alias", func() error {
-		r = ask(t, e.vpc, "_http._tcp."+alias, dns.TypeSRV)
-		if len(r.Answer) != 2 {
-			return fmt.Errorf("%s: %v", rcode(r), r.Answer)
-		}
-		return nil
-	})
+	r := waitAnswers(t, e.vpc, "udp", "_http._tcp."+alias, dns.TypeSRV, 2)
 	for _, rr := range r.Answer {
 		target := rr.(*dns.SRV).Target
 		if !strings.HasSuffix(target, "."+alias) {
@@ -77,7 +63,7 @@ func TestAliasSRVTargetsStayInTheEnvironment(t *testing.T) {
 func TestAliasHeadless300(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ea-big")
-	svc := clusterIPService(ns, "pods")
+	svc := cluster.ClusterIPService(ns, "pods")
 	svc.Spec.ClusterIP = corev1.ClusterIPNone
 	var eps []cluster.Endpoint
 	for i := range 300 {
@@ -85,14 +71,7 @@ func TestAliasHeadless300(t *testing.T) {
 	}
 	e.service(t, svc, eps, nil)
 	alias := "stg-pods." + ns + ".svc.cluster.local."
-	var r *dns.Msg
-	eventually(t, "TCP complete", func() error {
-		r = query(t, e.vpc, "tcp", alias, dns.TypeA, 0)
-		if len(r.Answer) != 300 {
-			return fmt.Errorf("%d answers", len(r.Answer))
-		}
-		return nil
-	})
+	r := waitAnswers(t, e.vpc, "tcp", alias, dns.TypeA, 300)
 	for _, owner := range owners(r.Answer) {
 		if owner != alias {
 			t.Fatalf("owner %q, want %q", owner, alias)
@@ -103,44 +82,15 @@ func TestAliasHeadless300(t *testing.T) {
 	}
 }
 
-// TestAliasDualStack: A and AAAA of a dual-stack Service through the alias.
-func TestAliasDualStack(t *testing.T) {
-	e := setUp(t)
-	ns := e.namespace(t, "ea-dual")
-	svc := clusterIPService(ns, "api")
-	policy := corev1.IPFamilyPolicyRequireDualStack
-	svc.Spec.IPFamilyPolicy = &policy
-	e.service(t, svc, []cluster.Endpoint{{IP: "10.23.0.1"}, {IP: "fd00:23::1"}}, nil)
-	alias := "stg-api." + ns + ".svc.cluster.local."
-	eventually(t, "A", func() error {
-		if got := addresses(ask(t, e.vpc, alias, dns.TypeA).Answer); fmt.Sprint(got) != "[10.23.0.1]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
-	// The IPv6 slice is a separate write: wait for it too.
-	eventually(t, "AAAA", func() error {
-		if got := addresses(ask(t, e.vpc, alias, dns.TypeAAAA).Answer); fmt.Sprint(got) != "[fd00:23::1]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
-}
-
 // TestAliasNeverShadowsARealService: a Service literally named stg-api is
 // served as itself; another environment's prefix is not rewritten (NXDOMAIN
 // with an SOA); unprefixed names are untouched.
 func TestAliasNeverShadowsARealService(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ea-collide")
-	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.24.0.1"}}, nil)
-	e.service(t, clusterIPService(ns, "stg-api"), []cluster.Endpoint{{IP: "10.24.9.9"}}, nil)
-	eventually(t, "the real stg-api wins", func() error {
-		if got := addresses(ask(t, e.vpc, "stg-api."+ns+".svc.cluster.local.", dns.TypeA).Answer); fmt.Sprint(got) != "[10.24.9.9]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
+	e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.24.0.1"}}, nil)
+	e.service(t, cluster.ClusterIPService(ns, "stg-api"), []cluster.Endpoint{{IP: "10.24.9.9"}}, nil)
+	waitAddrs(t, e.vpc, "udp", "stg-api."+ns+".svc.cluster.local.", dns.TypeA, "10.24.9.9")
 	r := ask(t, e.vpc, "prd-api."+ns+".svc.cluster.local.", dns.TypeA)
 	if rcode(r) != "NXDOMAIN" || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA {
 		t.Errorf("another environment's name: want NXDOMAIN with SOA, got\n%v", r)
@@ -153,13 +103,8 @@ func TestAliasNeverShadowsARealService(t *testing.T) {
 func TestAliasNegativeAnswersKeepSOA(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ea-negative")
-	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.25.0.1"}}, nil)
-	eventually(t, "alias resolves", func() error {
-		if len(ask(t, e.vpc, "stg-api."+ns+".svc.cluster.local.", dns.TypeA).Answer) != 1 {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
+	e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.25.0.1"}}, nil)
+	waitAnswers(t, e.vpc, "udp", "stg-api."+ns+".svc.cluster.local.", dns.TypeA, 1)
 	for _, c := range []struct {
 		name  string
 		qtype uint16
@@ -181,17 +126,10 @@ func TestAliasNegativeAnswersKeepSOA(t *testing.T) {
 func TestAliasBehindCache(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ea-cache")
-	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.26.0.1"}}, nil)
+	e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.26.0.1"}}, nil)
 	cached := e.variant(t, "        disable success cluster.local\n        disable denial cluster.local\n", "")
 	for i, asked := range []string{"stg-api." + ns + ".svc.cluster.local.", "STG-Api." + ns + ".svc.cluster.local.", "sTg-aPi." + ns + ".svc.cluster.local."} {
-		var r *dns.Msg
-		eventually(t, "alias through the cache", func() error {
-			r = ask(t, cached.vpc, asked, dns.TypeA)
-			if len(r.Answer) != 1 {
-				return fmt.Errorf("%s %v", rcode(r), r.Answer)
-			}
-			return nil
-		})
+		r := waitAnswers(t, cached.vpc, "udp", asked, dns.TypeA, 1)
 		if r.Question[0].Name != asked || r.Answer[0].Header().Name != asked {
 			t.Errorf("query %d: asked %q, reply speaks of %q / %q", i, asked, r.Question[0].Name, r.Answer[0].Header().Name)
 		}
@@ -204,13 +142,8 @@ func TestAliasBehindCache(t *testing.T) {
 func TestPluginMetrics(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ea-metrics")
-	e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.27.0.1"}}, nil)
-	eventually(t, "alias answers", func() error {
-		if len(ask(t, e.vpc, "stg-api."+ns+".svc.cluster.local.", dns.TypeA).Answer) != 1 {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
+	e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.27.0.1"}}, nil)
+	waitAnswers(t, e.vpc, "udp", "stg-api."+ns+".svc.cluster.local.", dns.TypeA, 1)
 	resp, err := http.Get(e.metrics)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -20,22 +23,17 @@ import (
 func TestVPCPathAnswersPodIPs(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ho-basic")
-	svc := e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{
+	svc := e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{
 		{IP: "10.10.0.1"}, {IP: "10.10.0.2"},
 		{IP: "10.10.0.3", NotReady: true},
 		{IP: "10.10.0.4", Terminating: true},
 	}, nil)
-	pub := clusterIPService(ns, "pub")
+	pub := cluster.ClusterIPService(ns, "pub")
 	pub.Spec.PublishNotReadyAddresses = true
 	e.service(t, pub, []cluster.Endpoint{{IP: "10.10.1.1"}, {IP: "10.10.1.2", NotReady: true}}, nil)
 
 	name := "api." + ns + ".svc.cluster.local."
-	eventually(t, "VPC path answers the ready pods", func() error {
-		if got := addresses(ask(t, e.vpc, name, dns.TypeA).Answer); fmt.Sprint(got) != "[10.10.0.1 10.10.0.2]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
+	waitAddrs(t, e.vpc, "udp", name, dns.TypeA, "10.10.0.1", "10.10.0.2")
 	wantAddrs(t, "in-cluster path", ask(t, e.inCluster, name, dns.TypeA), svc.Spec.ClusterIP)
 	wantAddrs(t, "publishNotReadyAddresses", ask(t, e.vpc, "pub."+ns+".svc.cluster.local.", dns.TypeA), "10.10.1.1", "10.10.1.2")
 	if r := ask(t, e.vpc, name, dns.TypeAAAA); rcode(r) != "NOERROR" || len(r.Answer) != 0 || len(r.Ns) == 0 {
@@ -54,14 +52,9 @@ func TestVPCPathMultiSliceAndTruncation(t *testing.T) {
 	for i := range 300 {
 		eps = append(eps, cluster.Endpoint{IP: fmt.Sprintf("10.11.%d.%d", i/250, i%250+1)})
 	}
-	e.service(t, clusterIPService(ns, "big"), eps, nil)
+	e.service(t, cluster.ClusterIPService(ns, "big"), eps, nil)
 	name := "big." + ns + ".svc.cluster.local."
-	eventually(t, "TCP returns all 300", func() error {
-		if n := len(query(t, e.vpc, "tcp", name, dns.TypeA, 0).Answer); n != 300 {
-			return fmt.Errorf("%d answers", n)
-		}
-		return nil
-	})
+	waitAnswers(t, e.vpc, "tcp", name, dns.TypeA, 300)
 	for _, bufsize := range []uint16{0, 1232, 4096} {
 		r := query(t, e.vpc, "udp", name, dns.TypeA, bufsize)
 		limit := 512
@@ -83,38 +76,25 @@ func TestVPCPathDedupAcrossSlices(t *testing.T) {
 	for i := range 101 { // two slices: 100 + 1
 		eps = append(eps, cluster.Endpoint{IP: fmt.Sprintf("10.12.0.%d", i%100+1)})
 	}
-	e.service(t, clusterIPService(ns, "dup"), eps, nil)
+	e.service(t, cluster.ClusterIPService(ns, "dup"), eps, nil)
 	name := "dup." + ns + ".svc.cluster.local."
-	eventually(t, "100 distinct addresses, once each", func() error {
-		if n := len(query(t, e.vpc, "tcp", name, dns.TypeA, 0).Answer); n != 100 {
-			return fmt.Errorf("%d answers", n)
-		}
-		return nil
-	})
+	waitAnswers(t, e.vpc, "tcp", name, dns.TypeA, 100)
 }
 
-// TestVPCPathDualStack: A answers the IPv4 pods, AAAA the IPv6 pods.
+// TestVPCPathDualStack: A answers the IPv4 pods, AAAA the IPv6 pods, by the
+// Service's name and through the alias.
 func TestVPCPathDualStack(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ho-dual")
-	svc := clusterIPService(ns, "dual")
+	svc := cluster.ClusterIPService(ns, "dual")
 	policy := corev1.IPFamilyPolicyRequireDualStack
 	svc.Spec.IPFamilyPolicy = &policy
 	e.service(t, svc, []cluster.Endpoint{{IP: "10.13.0.1"}, {IP: "fd00:13::1"}}, nil)
-	name := "dual." + ns + ".svc.cluster.local."
-	eventually(t, "A", func() error {
-		if got := addresses(ask(t, e.vpc, name, dns.TypeA).Answer); fmt.Sprint(got) != "[10.13.0.1]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
-	// The IPv6 slice is a separate write: wait for it too.
-	eventually(t, "AAAA", func() error {
-		if got := addresses(ask(t, e.vpc, name, dns.TypeAAAA).Answer); fmt.Sprint(got) != "[fd00:13::1]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
+	for _, name := range []string{"dual." + ns + ".svc.cluster.local.", "stg-dual." + ns + ".svc.cluster.local."} {
+		waitAddrs(t, e.vpc, "udp", name, dns.TypeA, "10.13.0.1")
+		// The IPv6 slice is a separate write: wait for it too.
+		waitAddrs(t, e.vpc, "udp", name, dns.TypeAAAA, "fd00:13::1")
+	}
 }
 
 // TestVPCPathSRVUsesTargetPort: SRV carries the pods' port (what a client
@@ -122,19 +102,12 @@ func TestVPCPathDualStack(t *testing.T) {
 func TestVPCPathSRVUsesTargetPort(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ho-srv")
-	svc := clusterIPService(ns, "web", corev1.ServicePort{
+	svc := cluster.ClusterIPService(ns, "web", corev1.ServicePort{
 		Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http-web"),
 	})
 	e.service(t, svc, []cluster.Endpoint{{IP: "10.14.0.1"}, {IP: "10.14.0.2"}}, map[string]int32{"http-web": 8081})
 	name := "_http._tcp.web." + ns + ".svc.cluster.local."
-	var r *dns.Msg
-	eventually(t, "SRV per pod", func() error {
-		r = ask(t, e.vpc, name, dns.TypeSRV)
-		if len(r.Answer) != 2 {
-			return fmt.Errorf("%d SRV records", len(r.Answer))
-		}
-		return nil
-	})
+	r := waitAnswers(t, e.vpc, "udp", name, dns.TypeSRV, 2)
 	for _, rr := range r.Answer {
 		srv := rr.(*dns.SRV)
 		if srv.Port != 8081 {
@@ -159,7 +132,7 @@ func TestVPCPathSRVUsesTargetPort(t *testing.T) {
 func TestVPCPathLeavesOthersAlone(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ho-others")
-	headless := clusterIPService(ns, "db")
+	headless := cluster.ClusterIPService(ns, "db")
 	headless.Spec.ClusterIP = corev1.ClusterIPNone
 	e.service(t, headless, []cluster.Endpoint{{IP: "10.15.0.1", Hostname: "db-0"}}, nil)
 	ext := &corev1.Service{}
@@ -167,12 +140,7 @@ func TestVPCPathLeavesOthersAlone(t *testing.T) {
 	ext.Spec.Type, ext.Spec.ExternalName = corev1.ServiceTypeExternalName, "docs.example.org"
 	e.service(t, ext, nil, nil)
 
-	eventually(t, "headless resolves", func() error {
-		if len(ask(t, e.vpc, "db."+ns+".svc.cluster.local.", dns.TypeA).Answer) != 1 {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
+	waitAnswers(t, e.vpc, "udp", "db."+ns+".svc.cluster.local.", dns.TypeA, 1)
 	for _, q := range []struct {
 		name  string
 		qtype uint16
@@ -196,23 +164,13 @@ func TestVPCPathLeavesOthersAlone(t *testing.T) {
 func TestVPCPathFollowsEndpointChanges(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ho-churn")
-	svc := e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.16.0.1"}, {IP: "10.16.0.2"}}, nil)
+	svc := e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.16.0.1"}, {IP: "10.16.0.2"}}, nil)
 	name := "api." + ns + ".svc.cluster.local."
-	eventually(t, "both pods", func() error {
-		if n := len(ask(t, e.vpc, name, dns.TypeA).Answer); n != 2 {
-			return fmt.Errorf("%d answers", n)
-		}
-		return nil
-	})
-	if err := e.cluster.SetEndpoints(context.Background(), svc, []cluster.Endpoint{{IP: "10.16.0.1"}, {IP: "10.16.0.2", NotReady: true}}, nil); err != nil {
+	waitAnswers(t, e.vpc, "udp", name, dns.TypeA, 2)
+	if err := e.SetEndpoints(context.Background(), svc, []cluster.Endpoint{{IP: "10.16.0.1"}, {IP: "10.16.0.2", NotReady: true}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the not-ready pod is gone", func() error {
-		if got := addresses(ask(t, e.vpc, name, dns.TypeA).Answer); fmt.Sprint(got) != "[10.16.0.1]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
+	waitAddrs(t, e.vpc, "udp", name, dns.TypeA, "10.16.0.1")
 }
 
 // TestVPCPathNamespaceRestriction: with `namespaces`, only Services in those
@@ -220,16 +178,11 @@ func TestVPCPathFollowsEndpointChanges(t *testing.T) {
 func TestVPCPathNamespaceRestriction(t *testing.T) {
 	e := setUp(t)
 	in, out := e.namespace(t, "ho-ns-in"), e.namespace(t, "ho-ns-out")
-	e.service(t, clusterIPService(in, "api"), []cluster.Endpoint{{IP: "10.17.0.1"}}, nil)
-	outSvc := e.service(t, clusterIPService(out, "api"), []cluster.Endpoint{{IP: "10.17.1.1"}}, nil)
+	e.service(t, cluster.ClusterIPService(in, "api"), []cluster.Endpoint{{IP: "10.17.0.1"}}, nil)
+	outSvc := e.service(t, cluster.ClusterIPService(out, "api"), []cluster.Endpoint{{IP: "10.17.1.1"}}, nil)
 	restricted := e.variant(t, "ports 5353", "ports 5353\n        namespaces "+in)
 
-	eventually(t, "the selected namespace answers with pods", func() error {
-		if got := addresses(ask(t, restricted.vpc, "api."+in+".svc.cluster.local.", dns.TypeA).Answer); fmt.Sprint(got) != "[10.17.0.1]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
+	waitAddrs(t, restricted.vpc, "udp", "api."+in+".svc.cluster.local.", dns.TypeA, "10.17.0.1")
 	wantAddrs(t, "a namespace not selected", ask(t, restricted.vpc, "api."+out+".svc.cluster.local.", dns.TypeA), outSvc.Spec.ClusterIP)
 }
 
@@ -239,7 +192,7 @@ func TestVPCPathNamespaceRestriction(t *testing.T) {
 func TestVPCListenerIsNotAnOpenResolver(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ho-refused")
-	api := e.service(t, clusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.18.0.1"}}, nil)
+	api := e.service(t, cluster.ClusterIPService(ns, "api"), []cluster.Endpoint{{IP: "10.18.0.1"}}, nil)
 	reverse, _ := dns.ReverseAddr(api.Spec.ClusterIP)
 	for _, q := range []struct {
 		name  string
@@ -254,12 +207,7 @@ func TestVPCListenerIsNotAnOpenResolver(t *testing.T) {
 			t.Errorf("%s %s on the VPC listener: %s, want REFUSED", q.name, dns.TypeToString[q.qtype], rcode(r))
 		}
 	}
-	eventually(t, "in-cluster PTR", func() error {
-		if r := ask(t, e.inCluster, reverse, dns.TypePTR); len(r.Answer) != 1 {
-			return fmt.Errorf("%s %v", rcode(r), r.Answer)
-		}
-		return nil
-	})
+	waitAnswers(t, e.inCluster, "udp", reverse, dns.TypePTR, 1)
 }
 
 // TestVPCPathHandMadeSlices: a Service without a selector, whose one
@@ -268,7 +216,7 @@ func TestVPCListenerIsNotAnOpenResolver(t *testing.T) {
 func TestVPCPathHandMadeSlices(t *testing.T) {
 	e := setUp(t)
 	ns := e.namespace(t, "ho-manual")
-	svc := clusterIPService(ns, "external-db")
+	svc := cluster.ClusterIPService(ns, "external-db")
 	svc.Spec.Selector = nil
 	e.service(t, svc, nil, nil)
 	port, proto, name := int32(5432), corev1.ProtocolTCP, "http"
@@ -278,19 +226,14 @@ func TestVPCPathHandMadeSlices(t *testing.T) {
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.19.0.1"}}, {Addresses: []string{"10.19.0.2"}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port}},
 	}
-	if _, err := e.cluster.Client.DiscoveryV1().EndpointSlices(ns).Create(context.Background(), slice, metav1.CreateOptions{}); err != nil {
+	if _, err := e.Client.DiscoveryV1().EndpointSlices(ns).Create(context.Background(), slice, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "hand-made slice", func() error {
-		if got := addresses(ask(t, e.vpc, "external-db."+ns+".svc.cluster.local.", dns.TypeA).Answer); fmt.Sprint(got) != "[10.19.0.1 10.19.0.2]" {
-			return fmt.Errorf("got %v", got)
-		}
-		return nil
-	})
+	waitAddrs(t, e.vpc, "udp", "external-db."+ns+".svc.cluster.local.", dns.TypeA, "10.19.0.1", "10.19.0.2")
 }
 
 // TestNoZoneTransfers: AXFR of the cluster zone is not served on either
-// listener (Corefile.example has no transfer plugin): nobody on the VPN can
+// listener (Corefile.Example has no transfer plugin): nobody on the VPN can
 // list every Service.
 func TestNoZoneTransfers(t *testing.T) {
 	e := setUp(t)
@@ -303,7 +246,7 @@ func TestNoZoneTransfers(t *testing.T) {
 	}
 }
 
-// TestACLRefusesOtherSources: Corefile.example's acl answers only private
+// TestACLRefusesOtherSources: Corefile.Example's acl answers only private
 // sources; a client outside the allowed ranges (here: loopback, once taken
 // out of the list) is REFUSED for cluster names on both listeners.
 func TestACLRefusesOtherSources(t *testing.T) {
@@ -316,5 +259,97 @@ func TestACLRefusesOtherSources(t *testing.T) {
 	}
 	if r := ask(t, e.vpc, "kubernetes.default.svc.cluster.local.", dns.TypeA); rcode(r) == "REFUSED" {
 		t.Errorf("an allowed source was refused on the VPC listener:\n%v", r)
+	}
+}
+
+// TestVPCPathOverIPv6 is the IPv6 VPC answer end to end: our coredns runs
+// Corefile.Example as the chart and manifests/ deploy it (`envalias
+// {$WARPDNS_ENV}`, the environment from the process environment, as the
+// Deployment sets it), both listeners bound to [::1] only, and a client asks
+// over IPv6 (UDP and TCP) for the stg- name of an IPv6-only and of a
+// dual-stack Service: AAAA answers their IPv6 pod IPs, the asked name kept.
+// That is what a VPC client gets through an IPv6 or dual-stack kube-dns-nlb.
+func TestVPCPathOverIPv6(t *testing.T) {
+	e := setUp(t)
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback on this machine: %v", err)
+	} else {
+		ln.Close()
+	}
+
+	const line = "\n    envalias stg\n"
+	if !strings.Contains(e.Example, line) {
+		t.Fatalf("Corefile.Example has no %q", strings.TrimSpace(line))
+	}
+	deployed := strings.Replace(e.Example, line, "\n    envalias {$WARPDNS_ENV}\n", 1)
+	t.Setenv("WARPDNS_ENV", "stg") // inherited by coredns, as from the Deployment's env
+
+	ports, err := cluster.FreePorts(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corefile, err := cluster.RenderLocal(deployed, cluster.LocalCorefile{
+		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
+		Kubeconfig: e.Kubeconfig, Upstream: cluster.NoUpstream, Bind: []string{"::1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpc := fmt.Sprintf("[::1]:%d", ports[1])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	coredns, err := cluster.StartCoreDNS(ctx, e.OurBin, corefile, e.TempDir, cluster.AllReady(
+		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])), cluster.DNSAnswers(vpc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { coredns.Stop() })
+	// Bound to [::1] only: nothing answers on the IPv4 loopback.
+	if _, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", ports[1]), time.Second); err == nil {
+		t.Errorf("the VPC listener answers on 127.0.0.1 too; the Corefile binds ::1 only")
+	}
+
+	ns := e.namespace(t, "v6-vpc")
+	single := corev1.IPFamilyPolicySingleStack
+	v6only := cluster.ClusterIPService(ns, "api6")
+	v6only.Spec.IPFamilyPolicy = &single
+	v6only.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
+	v6only = e.service(t, v6only, []cluster.Endpoint{{IP: "fd00:60::10"}, {IP: "fd00:60::11"}, {IP: "fd00:60::12", NotReady: true}}, nil)
+
+	dual := corev1.IPFamilyPolicyRequireDualStack
+	both := cluster.ClusterIPService(ns, "api46")
+	both.Spec.IPFamilyPolicy = &dual
+	both.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol, corev1.IPv4Protocol}
+	e.service(t, both, []cluster.Endpoint{{IP: "10.60.0.20"}, {IP: "fd00:60::20"}}, nil)
+
+	for _, tc := range []struct {
+		svc   string
+		qtype uint16
+		want  []string
+	}{
+		{"api6", dns.TypeAAAA, []string{"fd00:60::10", "fd00:60::11"}}, // ready pods only
+		{"api46", dns.TypeAAAA, []string{"fd00:60::20"}},
+		{"api46", dns.TypeA, []string{"10.60.0.20"}},
+	} {
+		asked := "stg-" + tc.svc + "." + ns + ".svc.cluster.local."
+		for _, network := range []string{"udp6", "tcp6"} {
+			t.Run(tc.svc+"/"+dns.TypeToString[tc.qtype]+"/"+network, func(t *testing.T) {
+				r := waitAddrs(t, vpc, network, asked, tc.qtype, tc.want...)
+				for _, owner := range owners(r.Answer) {
+					if owner != asked {
+						t.Errorf("answer owner %s, want the asked name %s", owner, asked)
+					}
+				}
+			})
+		}
+	}
+
+	// Not a ClusterIP: the IPv6-only Service's own address is never the
+	// answer on the VPC path.
+	r := query(t, vpc, "udp6", "stg-api6."+ns+".svc.cluster.local.", dns.TypeAAAA, 4096)
+	for _, a := range addresses(r.Answer) {
+		if a == v6only.Spec.ClusterIP {
+			t.Errorf("the VPC path answered the ClusterIP %s", a)
+		}
 	}
 }

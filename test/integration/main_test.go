@@ -5,31 +5,27 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/warpdns/warpdns/test/cluster"
 )
 
 func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 
-// env is the running world: a control plane and our coredns with
-// Corefile.example (envalias stg, headlessonly on the VPC port).
+// env is the Env with our coredns running Corefile.example (envalias stg,
+// headlessonly on the VPC port), shared by the tests.
 type env struct {
+	*cluster.Env
 	*instance
-	cluster *cluster.Cluster
-	bin     string // our coredns
-	example string // Corefile.example's text
-	dir     string
 }
 
 // instance is one running coredns.
@@ -40,69 +36,36 @@ type instance struct {
 	coredns   *cluster.CoreDNS
 }
 
-var (
-	envOnce sync.Once
-	shared  env
-	envErr  error
-)
+func newInstance(c *cluster.CoreDNS) *instance {
+	return &instance{inCluster: c.Ports.DNSAddr(), vpc: c.Ports.VPCAddr(), metrics: c.Ports.MetricsURL(), coredns: c}
+}
 
 func setUp(t *testing.T) *env {
 	t.Helper()
-	c := cluster.Shared(t)
-	envOnce.Do(func() { envErr = shared.start(c) })
-	if envErr != nil {
-		t.Fatal(envErr)
-	}
-	return &shared
-}
-
-func (e *env) start(c *cluster.Cluster) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	e.cluster = c
-	var err error
-	if e.dir, err = os.MkdirTemp("", "warpdns-integration-"); err != nil {
-		return err
-	}
-	if e.bin, err = cluster.BuildOurCoreDNS(ctx, e.dir); err != nil {
-		return err
-	}
-	if e.example, err = cluster.Example(); err != nil {
-		return err
-	}
-	e.instance, err = e.run(ctx, e.example)
-	return err
-}
-
-// noUpstream is forward's target: nothing listens there, so no traffic
-// leaves loopback.
-const noUpstream = "127.0.0.1:9"
-
-// run starts our coredns with a Corefile of Corefile.example's shape.
-func (e *env) run(ctx context.Context, corefileText string) (*instance, error) {
-	c, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: e.dir}, e.bin, cluster.LocalRenderer(corefileText, e.cluster.Kubeconfig, noUpstream))
-	if err != nil {
-		return nil, err
-	}
-	return &instance{inCluster: c.Ports.DNSAddr(), vpc: c.Ports.VPCAddr(), metrics: c.Ports.MetricsURL(), coredns: c}, nil
+	return cluster.Setup(t, func(ctx context.Context, e *cluster.Env) (*env, error) {
+		c, err := e.RunExample(ctx, e.Example)
+		if err != nil {
+			return nil, err
+		}
+		return &env{e, newInstance(c)}, nil
+	})
 }
 
 // variant runs our coredns with Corefile.example changed by replacing old
 // with new (which must occur), for the duration of the test.
 func (e *env) variant(t *testing.T, old, new string) *instance {
 	t.Helper()
-	if !strings.Contains(e.example, old) {
+	if !strings.Contains(e.Example, old) {
 		t.Fatalf("Corefile.example has no %q", old)
 	}
-	c := cluster.RunForTest(t, e.bin, cluster.LocalRenderer(strings.Replace(e.example, old, new, 1), e.cluster.Kubeconfig, noUpstream))
-	return &instance{inCluster: c.Ports.DNSAddr(), vpc: c.Ports.VPCAddr(), metrics: c.Ports.MetricsURL(), coredns: c}
+	return newInstance(e.RunExampleForTest(t, strings.Replace(e.Example, old, new, 1)))
 }
 
 // namespace creates a namespace of the test's own, so tests can run in any
 // order against the one shared cluster and coredns.
 func (e *env) namespace(t *testing.T, name string) string {
 	t.Helper()
-	if err := e.cluster.EnsureNamespace(context.Background(), name); err != nil {
+	if err := e.EnsureNamespace(context.Background(), name); err != nil {
 		t.Fatal(err)
 	}
 	return name
@@ -112,26 +75,16 @@ func (e *env) namespace(t *testing.T, name string) string {
 func (e *env) service(t *testing.T, svc *corev1.Service, eps []cluster.Endpoint, named map[string]int32) *corev1.Service {
 	t.Helper()
 	ctx := context.Background()
-	created, err := e.cluster.CreateService(ctx, svc)
+	created, err := e.CreateService(ctx, svc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if eps != nil {
-		if err := e.cluster.SetEndpoints(ctx, created, eps, named); err != nil {
+		if err := e.SetEndpoints(ctx, created, eps, named); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return created
-}
-
-func clusterIPService(ns, name string, ports ...corev1.ServicePort) *corev1.Service {
-	if len(ports) == 0 {
-		ports = []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}}
-	}
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: ports},
-	}
 }
 
 // query asks addr over network; bufsize > 0 adds an EDNS0 OPT record.
@@ -189,6 +142,46 @@ func wantAddrs(t *testing.T, what string, r *dns.Msg, want ...string) {
 	if got := addresses(r.Answer); !slices.Equal(got, want) {
 		t.Errorf("%s: answer addresses %v, want %v\n%v", what, got, want, r)
 	}
+}
+
+// waitReply asks until check passes on the reply (the informer sees an API
+// write a little later) and returns that reply: over UDP with a 4096-byte
+// EDNS0 buffer, over TCP without EDNS0.
+func waitReply(t *testing.T, addr, network, name string, qtype uint16, check func(*dns.Msg) error) *dns.Msg {
+	t.Helper()
+	bufsize := uint16(4096)
+	if network == "tcp" {
+		bufsize = 0
+	}
+	var r *dns.Msg
+	eventually(t, name+" "+dns.TypeToString[qtype]+" over "+network, func() error {
+		r = query(t, addr, network, name, qtype, bufsize)
+		return check(r)
+	})
+	return r
+}
+
+// waitAnswers waits until the reply has n answer records.
+func waitAnswers(t *testing.T, addr, network, name string, qtype uint16, n int) *dns.Msg {
+	t.Helper()
+	return waitReply(t, addr, network, name, qtype, func(r *dns.Msg) error {
+		if len(r.Answer) != n {
+			return fmt.Errorf("%s with %d answers, want %d: %v", rcode(r), len(r.Answer), n, r.Answer)
+		}
+		return nil
+	})
+}
+
+// waitAddrs waits until the answer's A and AAAA addresses are want.
+func waitAddrs(t *testing.T, addr, network, name string, qtype uint16, want ...string) *dns.Msg {
+	t.Helper()
+	sort.Strings(want)
+	return waitReply(t, addr, network, name, qtype, func(r *dns.Msg) error {
+		if got := addresses(r.Answer); !slices.Equal(got, want) {
+			return fmt.Errorf("%s with addresses %v, want %v", rcode(r), got, want)
+		}
+		return nil
+	})
 }
 
 func rcode(r *dns.Msg) string { return dns.RcodeToString[r.Rcode] }

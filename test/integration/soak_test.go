@@ -135,7 +135,7 @@ func newChurner(t *testing.T, e *env, ns string) *churner {
 	for range 10 {
 		c.eps = append(c.eps, cluster.Endpoint{IP: c.newIP()})
 	}
-	c.svc = e.service(t, clusterIPService(ns, "api"), c.eps, nil)
+	c.svc = e.service(t, cluster.ClusterIPService(ns, "api"), c.eps, nil)
 	return c
 }
 
@@ -190,7 +190,7 @@ func (c *churner) run(ctx context.Context, t *testing.T) int {
 			}
 			c.mu.Unlock()
 		}
-		if err := c.e.cluster.SetEndpoints(context.Background(), c.svc, eps, nil); err != nil {
+		if err := c.e.SetEndpoints(context.Background(), c.svc, eps, nil); err != nil {
 			t.Errorf("churn: %v", err)
 			return writes
 		}

@@ -23,14 +23,14 @@ func TestStartupRefusesWhatCannotWork(t *testing.T) {
 			regexp.MustCompile(`plugin/headlessonly: \S*Corefile:\d+ - zone example.org. is not within the zones of the kubernetes plugin`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if !strings.Contains(e.example, tc.old) {
-				t.Fatalf("Corefile.example has no %q", tc.old)
+			if !strings.Contains(e.Example, tc.old) {
+				t.Fatalf("Corefile.Example has no %q", tc.old)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			in, err := e.run(ctx, strings.Replace(e.example, tc.old, tc.new, 1))
+			c, err := e.RunExample(ctx, strings.Replace(e.Example, tc.old, tc.new, 1))
 			if err == nil {
-				in.coredns.Stop()
+				c.Stop()
 				t.Fatal("started")
 			}
 			if !tc.want.MatchString(err.Error()) {
