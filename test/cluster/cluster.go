@@ -274,9 +274,6 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Dir is the cluster's working directory (logs, kubeconfig, data).
-func (c *Cluster) Dir() string { return c.dir }
-
 // Process is a child we started; it dies with us (Pdeathsig) even if we are
 // killed before Stop runs, so nothing is left behind.
 type Process struct {
@@ -293,17 +290,14 @@ type Process struct {
 // exec` joins it and then executes bin in its own place, so the child is bin
 // itself and Pdeathsig still applies).
 func StartProcess(dir, netns, name, bin string, args ...string) (*Process, error) {
-	cmd := exec.Command(bin, args...)
-	if netns != "" {
-		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, bin}, args...)...)
-	}
-	return startCommand(dir, name, cmd)
+	return startCommand(dir, name, netnsCommand(netns, bin, args...))
 }
 
-// StartNiced is StartProcess in the caller's namespace at the given
-// niceness (see Niced).
-func StartNiced(dir string, niceness int, name, bin string, args ...string) (*Process, error) {
-	return startCommand(dir, name, Niced(niceness, bin, args...))
+func netnsCommand(netns, bin string, args ...string) *exec.Cmd {
+	if netns == "" {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("ip", append([]string{"netns", "exec", netns, bin}, args...)...)
 }
 
 // Niced runs bin under nice(1) when niceness is not 0. nice executes bin in
@@ -339,14 +333,10 @@ func startCommand(dir, name string, cmd *exec.Cmd) (*Process, error) {
 	return p, nil
 }
 
-// PID is the process's id (bin's own: nice and `ip netns exec` execute it in
-// their place).
-func (p *Process) PID() int { return p.cmd.Process.Pid }
-
 // Memory is the process's resident set size (VmRSS) and the part of it that
 // maps files (RssFile: the binary, mostly), in bytes.
 func (p *Process) Memory() (rss, files int64, err error) {
-	proc, err := procfs.NewProc(p.PID())
+	proc, err := procfs.NewProc(p.cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -356,7 +346,7 @@ func (p *Process) Memory() (rss, files int64, err error) {
 
 // CPUTime is the CPU time (user + system, all threads) the process has used.
 func (p *Process) CPUTime() (time.Duration, error) {
-	proc, err := procfs.NewProc(p.PID())
+	proc, err := procfs.NewProc(p.cmd.Process.Pid)
 	if err != nil {
 		return 0, err
 	}
@@ -387,10 +377,7 @@ func (p *Process) Exited() bool {
 
 // Stop sends SIGTERM to the process group and SIGKILL after a grace period.
 func (p *Process) Stop() error {
-	if p == nil {
-		return nil
-	}
-	if p.Exited() {
+	if p == nil || p.Exited() {
 		return nil
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)

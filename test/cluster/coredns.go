@@ -40,26 +40,17 @@ func BuildOurCoreDNS(ctx context.Context, dir string) (string, error) {
 	if bin := os.Getenv("WARPDNS_COREDNS"); bin != "" {
 		return bin, nil
 	}
-	out := filepath.Join(dir, "coredns")
-	if err := GoBuild(ctx, "./cmd/coredns", out); err != nil {
-		return "", err
-	}
-	return out, nil
-}
-
-// GoBuild builds pkg (a path relative to the repository root, such as
-// ./cmd/coredns) to out.
-func GoBuild(ctx context.Context, pkg, out string) error {
 	root, err := RepoRoot()
 	if err != nil {
-		return err
+		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	out := filepath.Join(dir, "coredns")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/coredns")
 	cmd.Dir = root
 	if output, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, output)
+		return "", fmt.Errorf("go build ./cmd/coredns: %w\n%s", err, output)
 	}
-	return nil
+	return out, nil
 }
 
 // CoreDNS is a coredns process started from a Corefile.
@@ -84,6 +75,16 @@ func StartCoreDNS(ctx context.Context, binary, corefile, parent string, ready fu
 // netns` names it; "" is the caller's). ready runs in the caller's namespace:
 // wrap it in InNetns, or dial with NetnsDialContext, to check from inside.
 func StartCoreDNSIn(ctx context.Context, netns, binary, corefile, parent string, ready func() error) (*CoreDNS, error) {
+	c, err := launchCoreDNS(parent, corefile, func(conf string) *exec.Cmd { return netnsCommand(netns, binary, "-conf", conf) })
+	if err != nil {
+		return nil, err
+	}
+	return waitReady(ctx, c, binary, ready)
+}
+
+// launchCoreDNS writes corefile into a new directory under parent and starts
+// the command that command makes for that Corefile.
+func launchCoreDNS(parent, corefile string, command func(conf string) *exec.Cmd) (*CoreDNS, error) {
 	dir, err := os.MkdirTemp(parent, "coredns-")
 	if err != nil {
 		return nil, err
@@ -92,11 +93,11 @@ func StartCoreDNSIn(ctx context.Context, netns, binary, corefile, parent string,
 	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
 		return nil, err
 	}
-	proc, err := StartProcess(dir, netns, "coredns", binary, "-conf", conf)
+	proc, err := startCommand(dir, "coredns", command(conf))
 	if err != nil {
 		return nil, err
 	}
-	return waitReady(ctx, &CoreDNS{Process: proc, Dir: dir, Corefile: corefile}, binary, ready)
+	return &CoreDNS{Process: proc, Dir: dir, Corefile: corefile}, nil
 }
 
 func waitReady(ctx context.Context, c *CoreDNS, binary string, ready func() error) (*CoreDNS, error) {
@@ -143,19 +144,11 @@ func RunCoreDNS(ctx context.Context, o RunOptions, binary string, corefile func(
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(o.Dir, "coredns-")
+	c, err := launchCoreDNS(o.Dir, text, func(conf string) *exec.Cmd { return Niced(o.Nice, binary, "-conf", conf) })
 	if err != nil {
 		return nil, err
 	}
-	conf := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		return nil, err
-	}
-	proc, err := StartNiced(dir, o.Nice, "coredns", binary, "-conf", conf)
-	if err != nil {
-		return nil, err
-	}
-	c := &CoreDNS{Process: proc, Dir: dir, Corefile: text, Ports: p}
+	c.Ports = p
 	var checks []func() error
 	if strings.Contains(text, fmt.Sprintf("ready 127.0.0.1:%d\n", p.Ready)) {
 		readyURL := HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", p.Ready))
@@ -164,7 +157,7 @@ func RunCoreDNS(ctx context.Context, o RunOptions, binary string, corefile func(
 				if err := readyURL(); err != nil {
 					return err
 				}
-				c.ToReady = time.Since(proc.Started)
+				c.ToReady = time.Since(c.Started)
 			}
 			return nil
 		})
