@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -46,6 +47,19 @@ func Value(families map[string]*dto.MetricFamily, name string) (float64, error) 
 	return sum, nil
 }
 
+// HasSeries reports whether metric name has a series with exactly labels.
+func HasSeries(families map[string]*dto.MetricFamily, name string, labels map[string]string) bool {
+	return slices.ContainsFunc(families[name].GetMetric(), func(m *dto.Metric) bool { return maps.Equal(labelsOf(m), labels) })
+}
+
+func labelsOf(m *dto.Metric) map[string]string {
+	labels := map[string]string{}
+	for _, l := range m.GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	return labels
+}
+
 // ScrapeValues reads the named metrics from url (see Value).
 func ScrapeValues(url string, names ...string) (map[string]float64, error) {
 	families, err := Scrape(insecureLoopbackClient, url)
@@ -74,10 +88,7 @@ func (c *Cluster) Watches() (map[string]int, error) {
 	}
 	watches := map[string]int{}
 	for _, m := range families["apiserver_longrunning_requests"].GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
+		labels := labelsOf(m)
 		if n := int(m.GetGauge().GetValue()); labels["verb"] == "WATCH" && n != 0 {
 			watches[labels["resource"]] += n
 		}
