@@ -433,8 +433,6 @@ var insecureLoopbackClient = &http.Client{
 	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // #nosec G402 -- loopback, self-signed
 }
 
-func httpOK(url, token string) error { return httpGet(insecureLoopbackClient, url, token) }
-
 func httpGet(client *http.Client, url, token string) error {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {

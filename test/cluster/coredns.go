@@ -173,7 +173,7 @@ func RunCoreDNS(ctx context.Context, o RunOptions, binary string, corefile func(
 // HTTPReady returns a readiness check for an http URL that must answer 200,
 // such as the ready plugin's http://127.0.0.1:PORT/ready.
 func HTTPReady(url string) func() error {
-	return func() error { return httpOK(url, "") }
+	return func() error { return httpGet(insecureLoopbackClient, url, "") }
 }
 
 // HTTPReadyIn is HTTPReady for a URL inside network namespace netns, such as
