@@ -33,9 +33,11 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// BuildOurCoreDNS builds ./cmd/coredns into dir and returns the binary's path.
-// With $WARPDNS_COREDNS set it returns that binary instead (e.g. the one
-// `make build` wrote), so a built artifact can be tested as it is.
+// BuildOurCoreDNS builds ./cmd/coredns into dir as `make build` does
+// (CGO_ENABLED=0, -trimpath, -ldflags=-s -w: upstream's release flags, see
+// UpstreamCoreDNSBinary) and returns the binary's path. With $WARPDNS_COREDNS
+// set it returns that binary instead (e.g. the one `make build` wrote), so a
+// built artifact can be tested as it is.
 func BuildOurCoreDNS(ctx context.Context, dir string) (string, error) {
 	if bin := os.Getenv("WARPDNS_COREDNS"); bin != "" {
 		return bin, nil
@@ -45,8 +47,9 @@ func BuildOurCoreDNS(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "coredns")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/coredns")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/coredns")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/coredns: %w\n%s", err, output)
 	}
