@@ -3,8 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -124,12 +125,7 @@ func (c *Cluster) SetEndpoints(ctx context.Context, svc *corev1.Service, eps []E
 		}
 		delete(want, old.Name)
 	}
-	names := make([]string, 0, len(want))
-	for name := range want {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		if _, err := api.Create(ctx, want[name], metav1.CreateOptions{}); err != nil {
 			return err
 		}

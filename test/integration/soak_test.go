@@ -178,18 +178,13 @@ func (c *churner) run(ctx context.Context, t *testing.T) int {
 				c.eps = append(c.eps[:i], c.eps[i+1:]...)
 			}
 		}
-		eps := append([]cluster.Endpoint(nil), c.eps...)
-		c.mu.Unlock()
-
 		// The address counts as gone from the moment the write is sent:
 		// stricter than from when it is stored.
-		if removed != "" {
-			c.mu.Lock()
-			if _, ok := c.gone[removed]; !ok {
-				c.gone[removed] = time.Now()
-			}
-			c.mu.Unlock()
+		if _, ok := c.gone[removed]; removed != "" && !ok {
+			c.gone[removed] = time.Now()
 		}
+		eps := append([]cluster.Endpoint(nil), c.eps...)
+		c.mu.Unlock()
 		if err := c.e.SetEndpoints(context.Background(), c.svc, eps, nil); err != nil {
 			t.Errorf("churn: %v", err)
 			return writes
