@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -274,13 +275,11 @@ func TestMonitoringTargets(t *testing.T) {
 			}
 			switch {
 			case c.kind == "ServiceMonitor" && o.GetKind() == "Service" && selector.Matches(labelsk8s.Set(o.GetLabels())):
-				var s corev1.Service
-				fromUnstructured(t, o, &s)
-				for _, p := range s.Spec.Ports {
+				for _, p := range convert[corev1.Service](t, o).Spec.Ports {
 					found = found || p.Name == portName && p.TargetPort.IntVal == c.port
 				}
 			case c.kind == "PodMonitor" && o.GetKind() == "Deployment":
-				d := toDeployment(t, o)
+				d := convert[appsv1.Deployment](t, o)
 				if !selector.Matches(labelsk8s.Set(d.Spec.Template.Labels)) {
 					continue
 				}
@@ -305,23 +304,7 @@ func TestMonitoringDryRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	a := newApplier(t, c)
-	// The CRDs only: prepare (TestDryRun's) may have run on this cluster
-	// already, and kubeadm's Service cannot be created twice.
-	for _, crd := range readObjects(t, filepath.Join("testdata", "crds", "monitoring.coreos.com.yaml")) {
-		if _, err := a.apply(ctx, crd, false); err != nil {
-			t.Fatalf("installing CRD: %v", err)
-		}
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			o, err := a.dyn.Resource(schemaCRD).Get(ctx, crd.GetName(), metav1.GetOptions{})
-			if err == nil && crdEstablished(o) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("CRD %s not Established after 30s (%v)", crd.GetName(), err)
-			}
-		}
-	}
-	a.mapper.Reset()
+	prepare(t, ctx, c, a)
 	fsys, _ := loadManifests(t)
 	objs := build(t, fsys, "/manifests/monitoring")
 	if err := c.EnsureNamespace(ctx, objs[0].GetNamespace()); err != nil {
@@ -539,15 +522,4 @@ func matchesAll(ms []*labels.Matcher, l labels.Labels) bool {
 		}
 	}
 	return true
-}
-
-func fromUnstructured(t testing.TB, o *unstructured.Unstructured, into any) {
-	t.Helper()
-	data, err := json.Marshal(o.Object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, into); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	appsv1 "k8s.io/api/apps/v1"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -105,7 +106,7 @@ func TestStandaloneServesWithItsOwnRBAC(t *testing.T) {
 	corefile, _, _ := unstructured.NestedString(cm.Object, "data", "Corefile")
 	// The Corefile's envalias reads WARPDNS_ENV, which the Deployment sets;
 	// coredns inherits it from this process.
-	for _, e := range toDeployment(t, find(objs, "Deployment", "warpdns")).Spec.Template.Spec.Containers[0].Env {
+	for _, e := range convert[appsv1.Deployment](t, find(objs, "Deployment", "warpdns")).Spec.Template.Spec.Containers[0].Env {
 		t.Setenv(e.Name, e.Value)
 	}
 	ports, err := cluster.FreePorts(5)
