@@ -121,8 +121,13 @@ func (a *applier) apply(ctx context.Context, o *unstructured.Unstructured, dryRu
 // (vendored, minimal), the namespaces our manifests do not create, and
 // kubeadm's CoreDNS, which the replace-kube-dns way patches. The dry-run tests
 // share the control plane, so each calls it, and a second call changes nothing.
-func prepare(t *testing.T, ctx context.Context, c *cluster.Cluster, a *applier) {
+// It returns the control plane, an applier for it and a 5-minute context.
+func prepare(t *testing.T) (context.Context, *cluster.Cluster, *applier) {
 	t.Helper()
+	c := cluster.Shared(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	t.Cleanup(cancel)
+	a := newApplier(t, c)
 	crdFiles, err := filepath.Glob(filepath.Join("testdata", "crds", "*.yaml"))
 	if err != nil || len(crdFiles) == 0 {
 		t.Fatalf("no vendored CRDs: %v", err)
@@ -169,6 +174,7 @@ func prepare(t *testing.T, ctx context.Context, c *cluster.Cluster, a *applier) 
 		t.Fatal(err)
 	}
 	a.warnings.take()
+	return ctx, c, a
 }
 
 var schemaCRD = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -190,11 +196,7 @@ func crdEstablished(o *unstructured.Unstructured) bool {
 // kube-system) and, for replace-kube-dns, the merge into kubeadm's existing
 // Deployment. Any error or warning fails it.
 func TestDryRun(t *testing.T) {
-	c := cluster.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	a := newApplier(t, c)
-	prepare(t, ctx, c, a)
+	ctx, _, a := prepare(t)
 
 	fsys, ks := loadManifests(t)
 	for _, k := range ks {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"helm.sh/helm/v4/pkg/action"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
@@ -23,8 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/diff"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
-
-	"github.com/warpdns/warpdns/test/cluster"
 )
 
 // The chart is used as Helm 4 uses it (helm.sh/helm/v4 as a Go module: no
@@ -424,11 +421,7 @@ func normalize(t *testing.T, o *unstructured.Unstructured) map[string]any {
 // does for the kustomize builds: validation, defaulting, Pod Security
 // admission and, for the replace way, the merge into kubeadm's Deployment.
 func TestHelmDryRun(t *testing.T) {
-	c := cluster.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	a := newApplier(t, c)
-	prepare(t, ctx, c, a)
+	ctx, _, a := prepare(t)
 	ch := loadChart(t)
 	cases := map[string]map[string]any{"eks-stg/ipv6-only": ipv6OnlyValues(t)}
 	for _, cc := range chartCases(t) {

@@ -300,11 +300,7 @@ func TestMonitoringTargets(t *testing.T) {
 // local kube-apiserver with the vendored Prometheus Operator CRDs, failing on
 // any error or warning (an unknown field is a warning).
 func TestMonitoringDryRun(t *testing.T) {
-	c := cluster.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	a := newApplier(t, c)
-	prepare(t, ctx, c, a)
+	ctx, c, a := prepare(t)
 	fsys, _ := loadManifests(t)
 	objs := build(t, fsys, "/manifests/monitoring")
 	if err := c.EnsureNamespace(ctx, objs[0].GetNamespace()); err != nil {
@@ -332,24 +328,12 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports, err := cluster.FreePorts(5)
+	// Upstream: nothing listens there, forwarded names get SERVFAIL.
+	coredns, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: dir}, bin, cluster.LocalRenderer(string(example), c.Kubeconfig, "127.0.0.1:9"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	corefile, err := cluster.RenderLocal(string(example), cluster.LocalCorefile{
-		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
-		Kubeconfig: c.Kubeconfig, Upstream: "127.0.0.1:9", // nothing listens there: forwarded names get SERVFAIL
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inCluster, vpc := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
-	coredns, err := cluster.StartCoreDNS(ctx, bin, corefile, dir, cluster.AllReady(
-		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
-		cluster.DNSAnswers(inCluster), cluster.DNSAnswers(vpc)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inCluster, vpc := coredns.Ports.DNSAddr(), coredns.Ports.VPCAddr()
 	defer coredns.Stop()
 
 	const ns = "monitoring-metrics"
@@ -398,7 +382,7 @@ func TestMonitoringMetricsExist(t *testing.T) {
 		}
 	}
 
-	series := scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[4]), map[string]string{
+	series := scrape(t, coredns.Ports.MetricsURL(), map[string]string{
 		// In a pod the listeners have no bind: their server label is
 		// "dns://:53" and "dns://:5353" (Server.Addr).
 		"dns://" + inCluster: "dns://:53", "dns://" + vpc: "dns://:5353",

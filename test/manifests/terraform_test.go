@@ -241,10 +241,24 @@ var metaArguments = map[string]bool{"count": true, "for_each": true, "depends_on
 // required ones present, nested object values (v5 uses attributes, not
 // blocks) checked recursively.
 func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[string]*attrSchema) {
+	set := map[string]hclsyntax.Expression{}
 	for name, a := range body.Attributes {
-		if metaArguments[name] {
-			continue
+		if !metaArguments[name] {
+			set[name] = a.Expr
 		}
+	}
+	checkAttributes(t, where, set, attrs)
+	for _, b := range body.Blocks {
+		if b.Type != "lifecycle" {
+			t.Errorf("%s: block %q: the v5 provider takes attributes (name = { ... }), not blocks", where, b.Type)
+		}
+	}
+}
+
+// checkAttributes checks the attributes set (name -> value) against the
+// schema's.
+func checkAttributes(t *testing.T, where string, set map[string]hclsyntax.Expression, attrs map[string]*attrSchema) {
+	for name, expr := range set {
 		s, ok := attrs[name]
 		if !ok {
 			t.Errorf("%s: unknown attribute %q (known: %v)", where, name, keys(attrs))
@@ -254,19 +268,26 @@ func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[strin
 			t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, name)
 		}
 		if s.Nested != nil {
-			checkValue(t, where+"."+name, a.Expr, s.Nested)
+			checkValue(t, where+"."+name, expr, s.Nested)
 		}
 	}
 	for name, s := range attrs {
-		if s.Required && body.Attributes[name] == nil {
+		if _, ok := set[name]; s.Required && !ok {
 			t.Errorf("%s: required attribute %q missing", where, name)
 		}
 	}
-	for _, b := range body.Blocks {
-		if b.Type != "lifecycle" {
-			t.Errorf("%s: block %q: the v5 provider takes attributes (name = { ... }), not blocks", where, b.Type)
-		}
+}
+
+// objectKey is the key of an object constructor item: a bare name or a
+// string.
+func objectKey(item hclsyntax.ObjectConsItem) string {
+	if key := hcl.ExprAsKeyword(item.KeyExpr); key != "" {
+		return key
 	}
+	if v, diags := item.KeyExpr.Value(nil); !diags.HasErrors() && v.Type() == cty.String {
+		return v.AsString()
+	}
+	return ""
 }
 
 // checkValue follows an attribute's value through object and tuple
@@ -274,32 +295,11 @@ func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[strin
 func checkValue(t *testing.T, where string, expr hclsyntax.Expression, nested map[string]*attrSchema) {
 	switch e := expr.(type) {
 	case *hclsyntax.ObjectConsExpr:
-		seen := map[string]bool{}
+		set := map[string]hclsyntax.Expression{}
 		for _, item := range e.Items {
-			key := hcl.ExprAsKeyword(item.KeyExpr)
-			if key == "" {
-				if v, diags := item.KeyExpr.Value(nil); !diags.HasErrors() && v.Type() == cty.String {
-					key = v.AsString()
-				}
-			}
-			seen[key] = true
-			s, ok := nested[key]
-			if !ok {
-				t.Errorf("%s: unknown attribute %q (known: %v)", where, key, keys(nested))
-				continue
-			}
-			if !s.settable() {
-				t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, key)
-			}
-			if s.Nested != nil {
-				checkValue(t, where+"."+key, item.ValueExpr, s.Nested)
-			}
+			set[objectKey(item)] = item.ValueExpr
 		}
-		for key, s := range nested {
-			if s.Required && !seen[key] {
-				t.Errorf("%s: required attribute %q missing", where, key)
-			}
-		}
+		checkAttributes(t, where, set, nested)
 	case *hclsyntax.TupleConsExpr:
 		for _, el := range e.Exprs {
 			checkValue(t, where, el, nested)
@@ -562,22 +562,21 @@ func checkResolverRegex(t *testing.T, root string, env *tfModule) {
 	}
 	// Dual-stack load balancers: IPv4 and IPv6 resolvers (issue 14), both
 	// keys of the provider's dns_resolvers (checked against its schema).
-	if rs, ok := pol.Body.Attributes["rule_settings"].Expr.(*hclsyntax.ObjectConsExpr); ok {
-		keysSeen := map[string]bool{}
-		for _, item := range rs.Items {
-			if hcl.ExprAsKeyword(item.KeyExpr) == "dns_resolvers" {
-				if dr, ok := item.ValueExpr.(*hclsyntax.ObjectConsExpr); ok {
-					for _, it := range dr.Items {
-						keysSeen[hcl.ExprAsKeyword(it.KeyExpr)] = true
-					}
-				}
+	resolvers := map[string]bool{}
+	rs, _ := pol.Body.Attributes["rule_settings"].Expr.(*hclsyntax.ObjectConsExpr)
+	if rs == nil {
+		t.Error("resolver policy: rule_settings is not an object")
+		rs = &hclsyntax.ObjectConsExpr{}
+	}
+	for _, item := range rs.Items {
+		if dr, ok := item.ValueExpr.(*hclsyntax.ObjectConsExpr); ok && objectKey(item) == "dns_resolvers" {
+			for _, it := range dr.Items {
+				resolvers[objectKey(it)] = true
 			}
 		}
-		if !keysSeen["ipv4"] || !keysSeen["ipv6"] {
-			t.Errorf("resolver policy: dns_resolvers sets %v, want ipv4 and ipv6 (lb_ips may be either)", keys(keysSeen))
-		}
-	} else {
-		t.Error("resolver policy: rule_settings is not an object")
+	}
+	if !resolvers["ipv4"] || !resolvers["ipv6"] {
+		t.Errorf("resolver policy: dns_resolvers sets %v, want ipv4 and ipv6 (lb_ips may be either)", keys(resolvers))
 	}
 	for attr, want := range map[string]string{"action": `"resolve"`, "filters": `["dns_resolver"]`} {
 		src := string(pol.Body.Attributes[attr].SrcRange.SliceBytes(fileBytes(t, pol)))
