@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,7 +20,6 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/miekg/dns"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -444,8 +443,9 @@ func exchange(t *testing.T, addr, name string, qtype uint16) *dns.Msg {
 }
 
 // scrape reads a Prometheus text exposition and returns every series' labels
-// (the metric name as __name__; histograms as their _bucket, _sum and _count
-// series, as Prometheus stores them), with server label values renamed.
+// (the metric name as __name__; histograms and summaries as the series
+// Prometheus stores for them, with expfmt.ExtractSamples), with server label
+// values renamed.
 func scrape(t *testing.T, url string, servers map[string]string) map[string][]labels.Labels {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -453,48 +453,25 @@ func scrape(t *testing.T, url string, servers map[string]string) map[string][]la
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, slices.Collect(maps.Values(families))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]labels.Labels{}
-	for name, f := range families {
-		for _, m := range f.GetMetric() {
-			b := labels.NewBuilder(labels.EmptyLabels())
-			for _, l := range m.GetLabel() {
-				v := l.GetValue()
-				if l.GetName() == "server" && servers[v] != "" {
-					v = servers[v]
-				}
-				b.Set(l.GetName(), v)
-			}
-			add := func(n string, extra ...string) {
-				bb := labels.NewBuilder(b.Labels()).Set(labels.MetricName, n)
-				for i := 0; i+1 < len(extra); i += 2 {
-					bb.Set(extra[i], extra[i+1])
-				}
-				out[n] = append(out[n], bb.Labels())
-			}
-			switch f.GetType() {
-			case dto.MetricType_HISTOGRAM:
-				for _, bucket := range m.GetHistogram().GetBucket() {
-					add(name+"_bucket", "le", fmt.Sprint(bucket.GetUpperBound()))
-				}
-				add(name + "_sum")
-				add(name + "_count")
-			case dto.MetricType_SUMMARY:
-				add(name)
-				add(name + "_sum")
-				add(name + "_count")
-			default:
-				add(name)
-			}
+	for _, s := range samples {
+		l := map[string]string{}
+		for k, v := range s.Metric {
+			l[string(k)] = string(v)
 		}
+		if renamed, ok := servers[l["server"]]; ok {
+			l["server"] = renamed
+		}
+		out[l[labels.MetricName]] = append(out[l[labels.MetricName]], labels.FromMap(l))
 	}
 	return out
 }

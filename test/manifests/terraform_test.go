@@ -66,6 +66,23 @@ type tfModule struct {
 	resources map[string]*hclsyntax.Block // "type.name"
 }
 
+// tfModules parses every directory of .tf files under manifests/cloudflare.
+func tfModules(t *testing.T, root string) map[string]*tfModule {
+	modules := map[string]*tfModule{}
+	err := filepath.WalkDir(filepath.Join(root, "manifests", "cloudflare"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			if tf, _ := filepath.Glob(filepath.Join(p, "*.tf")); len(tf) > 0 {
+				modules[p] = parseModule(t, p)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return modules
+}
+
 func parseModule(t *testing.T, dir string) *tfModule {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
@@ -125,26 +142,11 @@ func TestTerraform(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var dirs []string
-	err = filepath.WalkDir(filepath.Join(root, "manifests", "cloudflare"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			if tf, _ := filepath.Glob(filepath.Join(p, "*.tf")); len(tf) > 0 {
-				dirs = append(dirs, p)
-			}
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	modules := tfModules(t, root)
+	if len(modules) < 4 {
+		t.Fatalf("expected the environment, device-profile and access-apps modules and an example, found %v", keys(modules))
 	}
-	if len(dirs) < 4 {
-		t.Fatalf("expected the environment, device-profile and access-apps modules and an example, found %v", dirs)
-	}
-	modules := map[string]*tfModule{}
-	for _, dir := range dirs {
-		modules[dir] = parseModule(t, dir)
-	}
-	for _, dir := range dirs {
+	for _, dir := range keys(modules) {
 		rel, _ := filepath.Rel(root, dir)
 		t.Run(rel, func(t *testing.T) {
 			checkModule(t, modules[dir], modules, &schema)
@@ -349,71 +351,47 @@ func checkCall(t *testing.T, file string, m *tfModule, b *hclsyntax.Block, all m
 
 // checkReferences resolves every reference in the file.
 func checkReferences(t *testing.T, file string, m *tfModule, body *hclsyntax.Body, all map[string]*tfModule, schema *providerSchema) {
-	var visit func(b *hclsyntax.Body, iterators map[string]bool)
-	visit = func(b *hclsyntax.Body, iterators map[string]bool) {
+	var visit func(b *hclsyntax.Body)
+	visit = func(b *hclsyntax.Body) {
 		for name, a := range b.Attributes {
-			if name == "type" && b.SrcRange.Filename != "" && isVariableBody(body, b) {
+			if name == "type" && isVariableBody(body, b) {
 				continue // a type constraint, not references
 			}
+			// each., count. and for expressions' iterators are no references.
+			local := map[string]bool{"each": true, "count": true, "path": true, "terraform": true, "self": true}
 			hclsyntax.VisitAll(a.Expr, func(n hclsyntax.Node) hcl.Diagnostics {
-				// for expressions and each./count. introduce their own names.
-				local := map[string]bool{"each": true, "count": true, "path": true, "terraform": true, "self": true}
 				if f, ok := n.(*hclsyntax.ForExpr); ok {
 					local[f.KeyVar], local[f.ValVar] = true, true
 				}
-				for k := range iterators {
-					local[k] = true
-				}
-				if st, ok := n.(*hclsyntax.ScopeTraversalExpr); ok {
-					checkTraversal(t, file, m, st.Traversal, all, schema, forVars(a.Expr, local))
-				}
-				// x.name[key].attr: an index by a variable splits the
-				// reference in two; put it back together.
-				if rt, ok := n.(*hclsyntax.RelativeTraversalExpr); ok {
-					src := rt.Source
-					for {
-						ix, ok := src.(*hclsyntax.IndexExpr)
-						if !ok {
-							break
-						}
+				return nil
+			})
+			hclsyntax.VisitAll(a.Expr, func(n hclsyntax.Node) hcl.Diagnostics {
+				switch n := n.(type) {
+				case *hclsyntax.ScopeTraversalExpr:
+					checkTraversal(t, file, m, n.Traversal, all, schema, local)
+				case *hclsyntax.RelativeTraversalExpr:
+					// x.name[key].attr: an index by a variable splits the
+					// reference in two; put it back together.
+					src := n.Source
+					for ix, ok := src.(*hclsyntax.IndexExpr); ok; ix, ok = src.(*hclsyntax.IndexExpr) {
 						src = ix.Collection
 					}
 					if st, ok := src.(*hclsyntax.ScopeTraversalExpr); ok {
-						full := append(slices.Clone(st.Traversal), rt.Traversal...)
-						checkTraversal(t, file, m, full, all, schema, forVars(a.Expr, local))
+						checkTraversal(t, file, m, append(slices.Clone(st.Traversal), n.Traversal...), all, schema, local)
 					}
 				}
 				return nil
 			})
 		}
 		for _, nb := range b.Blocks {
-			visit(nb.Body, iterators)
+			visit(nb.Body)
 		}
 	}
-	visit(body, nil)
+	visit(body)
 }
 
 func isVariableBody(file, b *hclsyntax.Body) bool {
-	for _, blk := range file.Blocks {
-		if blk.Type == "variable" && blk.Body == b {
-			return true
-		}
-	}
-	return false
-}
-
-// forVars adds the iterator names of every for expression inside expr.
-func forVars(expr hclsyntax.Expression, names map[string]bool) map[string]bool {
-	hclsyntax.VisitAll(expr, func(n hclsyntax.Node) hcl.Diagnostics {
-		if f, ok := n.(*hclsyntax.ForExpr); ok {
-			if f.KeyVar != "" {
-				names[f.KeyVar] = true
-			}
-			names[f.ValVar] = true
-		}
-		return nil
-	})
-	return names
+	return slices.ContainsFunc(file.Blocks, func(blk *hclsyntax.Block) bool { return blk.Type == "variable" && blk.Body == b })
 }
 
 func checkTraversal(t *testing.T, file string, m *tfModule, tr hcl.Traversal, all map[string]*tfModule, schema *providerSchema, local map[string]bool) {
@@ -632,7 +610,7 @@ func TestProviderSchemaGenerate(t *testing.T) {
 		t.Fatal("-provider-version and -provider-commit are needed (recorded in the file)")
 	}
 	root := repoRoot(t)
-	resources, dataSources := usedProviderTypes(t, filepath.Join(root, "manifests", "cloudflare"))
+	resources, dataSources := usedProviderTypes(tfModules(t, root))
 	out := providerSchema{
 		Comment: []string{
 			"Generated by TestProviderSchemaGenerate (test/manifests/terraform_test.go) from the Cloudflare Terraform provider's source, cloudflare/terraform-provider-cloudflare at tag " + *providerVersion + " (commit " + *providerCommit + "):",
@@ -674,33 +652,20 @@ var (
 	providerCommit  = flag.String("provider-commit", "", "TestProviderSchemaGenerate: the commit of that tag")
 )
 
-// usedProviderTypes lists the cloudflare_* resource and data source types in
-// every .tf file under dir.
-func usedProviderTypes(t *testing.T, dir string) (resources, dataSources []string) {
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Ext(p) != ".tf" {
-			return err
-		}
-		file, diags := hclparse.NewParser().ParseHCLFile(p)
-		if diags.HasErrors() {
-			return diags
-		}
-		for _, b := range file.Body.(*hclsyntax.Body).Blocks {
-			if len(b.Labels) == 0 || !strings.HasPrefix(b.Labels[0], "cloudflare_") {
-				continue
-			}
-			switch b.Type {
-			case "resource":
-				resources = append(resources, b.Labels[0])
-			case "data":
-				dataSources = append(dataSources, b.Labels[0])
+// usedProviderTypes lists the cloudflare_* resource and data source types the
+// modules use.
+func usedProviderTypes(modules map[string]*tfModule) (resources, dataSources []string) {
+	for _, m := range modules {
+		for key := range m.resources {
+			if typ, ok := strings.CutPrefix(key, "data."); ok {
+				dataSources = append(dataSources, strings.Split(typ, ".")[0])
+			} else {
+				resources = append(resources, strings.Split(key, ".")[0])
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	notCloudflare := func(typ string) bool { return !strings.HasPrefix(typ, "cloudflare_") }
+	resources, dataSources = slices.DeleteFunc(resources, notCloudflare), slices.DeleteFunc(dataSources, notCloudflare)
 	slices.Sort(resources)
 	slices.Sort(dataSources)
 	return slices.Compact(resources), slices.Compact(dataSources)
