@@ -288,7 +288,10 @@ func kustomizationFor(t testing.TB, fsys filesys.FileSystem, c chartCase) string
 		t.Fatal(err)
 	}
 	k := string(data)
-	want, other := "../../base/"+wayOf(c.mode), "../../base/"+wayOf(otherMode(c.mode))
+	want, other := "../../base/replace-kube-dns", "../../base/standalone"
+	if c.mode == "standalone" {
+		want, other = other, want
+	}
 	if strings.Contains(k, "  - "+want+"\n") {
 		return dir
 	}
@@ -328,20 +331,6 @@ func kustomizationFor(t testing.TB, fsys filesys.FileSystem, c chartCase) string
 		t.Fatal(err)
 	}
 	return copyDir
-}
-
-func wayOf(mode string) string {
-	if mode == "replace" {
-		return "replace-kube-dns"
-	}
-	return "standalone"
-}
-
-func otherMode(mode string) string {
-	if mode == "replace" {
-		return "standalone"
-	}
-	return "replace"
 }
 
 // helmOwn are the labels and annotations only the chart sets (Helm's release

@@ -323,17 +323,9 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	example, err := os.ReadFile(filepath.Join(repoRoot(t), "Corefile.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Upstream: nothing listens there, forwarded names get SERVFAIL.
-	coredns, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: dir}, bin, cluster.LocalRenderer(string(example), c.Kubeconfig, "127.0.0.1:9"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	coredns := cluster.RunForTest(t, bin, cluster.LocalRenderer(readExample(t), c.Kubeconfig, "127.0.0.1:9"))
 	inCluster, vpc := coredns.Ports.DNSAddr(), coredns.Ports.VPCAddr()
-	defer coredns.Stop()
 
 	const ns = "monitoring-metrics"
 	if err := c.EnsureNamespace(ctx, ns); err != nil {
@@ -448,13 +440,7 @@ func exchange(t *testing.T, addr, name string, qtype uint16) *dns.Msg {
 // values renamed.
 func scrape(t *testing.T, url string, servers map[string]string) map[string][]labels.Labels {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(resp.Body)
+	families, err := cluster.Scrape(http.DefaultClient, url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -556,20 +556,13 @@ func checkResolverRegex(t *testing.T, root string, env *tfModule) {
 	if !resolvers["ipv4"] || !resolvers["ipv6"] {
 		t.Errorf("resolver policy: dns_resolvers sets %v, want ipv4 and ipv6 (lb_ips may be either)", keys(resolvers))
 	}
-	for attr, want := range map[string]string{"action": `"resolve"`, "filters": `["dns_resolver"]`} {
-		src := string(pol.Body.Attributes[attr].SrcRange.SliceBytes(fileBytes(t, pol)))
-		if !strings.HasSuffix(strings.ReplaceAll(src, " ", ""), "="+want) {
-			t.Errorf("resolver policy: %s, want %s = %s", src, attr, want)
+	for attr, want := range map[string]cty.Value{
+		"action": cty.StringVal("resolve"), "filters": cty.TupleVal([]cty.Value{cty.StringVal("dns_resolver")}),
+	} {
+		if got, diags := pol.Body.Attributes[attr].Expr.Value(nil); diags.HasErrors() || !got.RawEquals(want) {
+			t.Errorf("resolver policy: %s = %#v, want %#v", attr, got, want)
 		}
 	}
-}
-
-func fileBytes(t *testing.T, b *hclsyntax.Block) []byte {
-	data, err := os.ReadFile(b.Range().Filename)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 // traversalString spells a reference as written, indexes left out:
