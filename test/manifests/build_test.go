@@ -86,16 +86,7 @@ func checkImages(t *testing.T, objs []*unstructured.Unstructured) {
 func checkWarpdns(t *testing.T, fsys filesys.FileSystem, k kustomization, objs []*unstructured.Unstructured) {
 	// The ConfigMap carries the kustomization's Corefile (the base's, unless
 	// the overlay replaces it).
-	var cm *unstructured.Unstructured
-	for _, name := range []string{"coredns-warpdns", "warpdns"} {
-		if o := find(objs, "ConfigMap", name); o != nil {
-			cm = o
-		}
-	}
-	if cm == nil {
-		t.Fatal("no ConfigMap coredns-warpdns or warpdns")
-	}
-	corefile, _, _ := unstructured.NestedString(cm.Object, "data", "Corefile")
+	cm, corefile := corefileConfigMap(t, objs)
 	want, err := fsys.ReadFile(path.Join(k.dir, "Corefile"))
 	if err != nil { // the matrix: the base's
 		way := "replace-kube-dns"
@@ -161,16 +152,17 @@ func checkWarpdns(t *testing.T, fsys filesys.FileSystem, k kustomization, objs [
 	if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(podLabels)) || len(s.Spec.Selector) == 0 {
 		t.Errorf("kube-dns-nlb selects %v, the CoreDNS pods are labeled %v", s.Spec.Selector, podLabels)
 	}
-	var got []string
-	for _, p := range s.Spec.Ports {
-		got = append(got, fmt.Sprintf("%d/%s->%s", p.Port, p.Protocol, p.TargetPort.String()))
+	ports := func(s *corev1.Service) (l []string) {
+		for _, p := range s.Spec.Ports {
+			l = append(l, fmt.Sprintf("%d/%s->%s", p.Port, p.Protocol, p.TargetPort.String()))
+		}
+		return l
 	}
+	got := ports(s)
 	// GKE before 1.36.2: TCP in a second Service on the same address.
 	if tcp := find(objs, "Service", "kube-dns-nlb-tcp"); tcp != nil {
 		ts := convert[corev1.Service](t, tcp)
-		for _, p := range ts.Spec.Ports {
-			got = append(got, fmt.Sprintf("%d/%s->%s", p.Port, p.Protocol, p.TargetPort.String()))
-		}
+		got = append(got, ports(ts)...)
 		const addr = "networking.gke.io/load-balancer-ip-addresses"
 		if ts.Namespace != s.Namespace || !slices.Equal(keys(ts.Spec.Selector), keys(s.Spec.Selector)) ||
 			ts.Annotations[addr] != s.Annotations[addr] || ts.Spec.Type != corev1.ServiceTypeLoadBalancer ||

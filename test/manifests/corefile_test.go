@@ -149,12 +149,7 @@ func TestCorefiles(t *testing.T) {
 // or to the chart's template, fails here.
 func checkDeployedCorefile(t *testing.T, example string, objs []*unstructured.Unstructured, v corefileValues, wantEnv string) {
 	t.Helper()
-	var corefile string
-	for _, name := range []string{"coredns-warpdns", "warpdns"} {
-		if cm := find(objs, "ConfigMap", name); cm != nil {
-			corefile, _, _ = unstructured.NestedString(cm.Object, "data", "Corefile")
-		}
-	}
+	_, corefile := corefileConfigMap(t, objs)
 	if corefile == "" {
 		t.Fatal("no ConfigMap with a Corefile")
 	}
@@ -171,6 +166,20 @@ func checkDeployedCorefile(t *testing.T, example string, objs []*unstructured.Un
 	if v.vpcPort == 0 && v.domain == "" && expandEnv(corefile, wantEnv) != corefileFor(example, wantEnv, "") {
 		t.Error("with its environment filled in, the deployed Corefile is not Corefile.example for that environment")
 	}
+}
+
+// corefileConfigMap is the ConfigMap that carries the Corefile (way 1's
+// coredns-warpdns or way 2's warpdns) and its Corefile.
+func corefileConfigMap(t *testing.T, objs []*unstructured.Unstructured) (*unstructured.Unstructured, string) {
+	t.Helper()
+	for _, name := range []string{"coredns-warpdns", "warpdns"} {
+		if cm := find(objs, "ConfigMap", name); cm != nil {
+			corefile, _, _ := unstructured.NestedString(cm.Object, "data", "Corefile")
+			return cm, corefile
+		}
+	}
+	t.Fatal("no ConfigMap coredns-warpdns or warpdns")
+	return nil, ""
 }
 
 // lineDiff is a unified diff of two texts, line by line.
