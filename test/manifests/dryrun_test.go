@@ -12,7 +12,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -156,14 +155,17 @@ func prepare(t *testing.T) (context.Context, *cluster.Cluster, *applier) {
 		t.Fatal(err)
 	}
 	// kubeadm's CoreDNS as kubeadm creates it (create, not apply, so that
-	// its fields belong to another manager, as in a real cluster).
+	// its fields belong to another manager, as in a real cluster), once: a
+	// second create of its Service fails on the taken ClusterIP.
 	for _, o := range readObjects(t, filepath.Join("testdata", "kubeadm-coredns.yaml")) {
 		ri, err := a.resource(o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ri.Create(ctx, o, metav1.CreateOptions{FieldManager: "kubeadm"})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{}); err == nil {
+			continue
+		}
+		if _, err = ri.Create(ctx, o, metav1.CreateOptions{FieldManager: "kubeadm"}); err != nil {
 			t.Fatalf("creating kubeadm's %s: %v", describe(o), err)
 		}
 	}
