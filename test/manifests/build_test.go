@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
@@ -25,9 +24,13 @@ var clusterScoped = map[string]bool{
 }
 
 // TestBuild builds every kustomization and checks what a user would otherwise
-// find out from a broken load balancer or a pod that does not start.
+// find out from a broken load balancer or a pod that does not start: the
+// objects, the images, the PodDisruptionBudgets, the deployed Corefile and
+// environment, and for the overlays their values and NetworkPolicies.
 func TestBuild(t *testing.T) {
 	fsys, ks := loadManifests(t)
+	example := readExample(t)
+	cloudflared := cloudflaredPeer(t, build(t, fsys, "/manifests/cloudflared"))
 	for _, k := range ks {
 		t.Run(k.name, func(t *testing.T) {
 			objs := build(t, fsys, k.dir)
@@ -44,12 +47,19 @@ func TestBuild(t *testing.T) {
 				}
 			}
 			checkImages(t, objs)
+			checkPodDisruptionBudgets(t, objs)
 			if k.name == "cloudflared" {
 				checkCloudflared(t, objs)
 				return
 			}
 			checkWarpdns(t, fsys, k, objs)
-			if strings.HasPrefix(k.name, "overlays/") {
+			checkDeployedCorefile(t, example, objs, corefileValues{}, overlayEnv(k.name))
+			if overlay, ok := strings.CutPrefix(k.name, "overlays/"); ok {
+				f, ok := fields[overlay]
+				if !ok {
+					t.Fatalf("no field model for overlay %s: add it to fields", overlay)
+				}
+				inTheField(t, f, objs, cloudflared)
 				checkOverlayValues(t, k, objs)
 			}
 		})
@@ -76,16 +86,7 @@ func checkImages(t *testing.T, objs []*unstructured.Unstructured) {
 func checkWarpdns(t *testing.T, fsys filesys.FileSystem, k kustomization, objs []*unstructured.Unstructured) {
 	// The ConfigMap carries the kustomization's Corefile (the base's, unless
 	// the overlay replaces it).
-	var cm *unstructured.Unstructured
-	for _, name := range []string{"coredns-warpdns", "warpdns"} {
-		if o := find(objs, "ConfigMap", name); o != nil {
-			cm = o
-		}
-	}
-	if cm == nil {
-		t.Fatal("no ConfigMap coredns-warpdns or warpdns")
-	}
-	corefile, _, _ := unstructured.NestedString(cm.Object, "data", "Corefile")
+	cm, corefile := corefileConfigMap(t, objs)
 	want, err := fsys.ReadFile(path.Join(k.dir, "Corefile"))
 	if err != nil { // the matrix: the base's
 		way := "replace-kube-dns"
@@ -105,7 +106,7 @@ func checkWarpdns(t *testing.T, fsys filesys.FileSystem, k kustomization, objs [
 	var podLabels map[string]string
 	var ns string
 	if d := find(objs, "Deployment", "warpdns"); d != nil {
-		dep := toDeployment(t, d)
+		dep := convert[appsv1.Deployment](t, d)
 		podLabels, ns = dep.Spec.Template.Labels, dep.Namespace
 		for _, v := range dep.Spec.Template.Spec.Volumes {
 			if v.ConfigMap != nil && v.ConfigMap.Name != cm.GetName() {
@@ -116,7 +117,7 @@ func checkWarpdns(t *testing.T, fsys filesys.FileSystem, k kustomization, objs [
 	} else if d := find(objs, "Deployment", "coredns"); d != nil {
 		// The patch for kubeadm's Deployment, whose pods are k8s-app=kube-dns.
 		podLabels, ns = map[string]string{"k8s-app": "kube-dns"}, "kube-system"
-		dep := toDeployment(t, d)
+		dep := convert[appsv1.Deployment](t, d)
 		if dep.Spec.Selector != nil || dep.Spec.Replicas != nil {
 			t.Error("the coredns patch must not set the selector or replicas of the existing Deployment")
 		}
@@ -141,10 +142,7 @@ func checkWarpdns(t *testing.T, fsys filesys.FileSystem, k kustomization, objs [
 	if svc == nil {
 		t.Fatal("no Service kube-dns-nlb")
 	}
-	var s corev1.Service
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(svc.Object, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := convert[corev1.Service](t, svc)
 	if s.Namespace != ns {
 		t.Errorf("kube-dns-nlb is in namespace %s, its pods in %s", s.Namespace, ns)
 	}
@@ -154,19 +152,17 @@ func checkWarpdns(t *testing.T, fsys filesys.FileSystem, k kustomization, objs [
 	if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(podLabels)) || len(s.Spec.Selector) == 0 {
 		t.Errorf("kube-dns-nlb selects %v, the CoreDNS pods are labeled %v", s.Spec.Selector, podLabels)
 	}
-	var got []string
-	for _, p := range s.Spec.Ports {
-		got = append(got, fmt.Sprintf("%d/%s->%s", p.Port, p.Protocol, p.TargetPort.String()))
+	ports := func(s *corev1.Service) (l []string) {
+		for _, p := range s.Spec.Ports {
+			l = append(l, fmt.Sprintf("%d/%s->%s", p.Port, p.Protocol, p.TargetPort.String()))
+		}
+		return l
 	}
+	got := ports(s)
 	// GKE before 1.36.2: TCP in a second Service on the same address.
 	if tcp := find(objs, "Service", "kube-dns-nlb-tcp"); tcp != nil {
-		var ts corev1.Service
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(tcp.Object, &ts); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ts.Spec.Ports {
-			got = append(got, fmt.Sprintf("%d/%s->%s", p.Port, p.Protocol, p.TargetPort.String()))
-		}
+		ts := convert[corev1.Service](t, tcp)
+		got = append(got, ports(ts)...)
 		const addr = "networking.gke.io/load-balancer-ip-addresses"
 		if ts.Namespace != s.Namespace || !slices.Equal(keys(ts.Spec.Selector), keys(s.Spec.Selector)) ||
 			ts.Annotations[addr] != s.Annotations[addr] || ts.Spec.Type != corev1.ServiceTypeLoadBalancer ||
@@ -241,7 +237,7 @@ func checkCloudflared(t *testing.T, objs []*unstructured.Unstructured) {
 	if d == nil {
 		t.Fatal("no Deployment cloudflared")
 	}
-	dep := toDeployment(t, d)
+	dep := convert[appsv1.Deployment](t, d)
 	checkPodSecurity(t, dep, false)
 	c := dep.Spec.Template.Spec.Containers[0]
 	args := strings.Join(c.Args, " ")
@@ -476,78 +472,24 @@ func checkOverlayValues(t *testing.T, k kustomization, objs []*unstructured.Unst
 			t.Errorf("the IP %s is not in the IPAddressPool's addresses %v", ip, addrs)
 		}
 	}
-
-	// The overlay's environment (WARPDNS_ENV, which the Corefile's envalias
-	// reads) is what docs and Terraform call it: prd for eks-prd, stg for the
-	// others.
-	env := "stg"
-	if strings.HasSuffix(k.dir, "-prd") {
-		env = "prd"
-	}
-	var got []string
-	for _, d := range deployments(t, objs) {
-		for _, c := range d.Spec.Template.Spec.Containers {
-			for _, e := range c.Env {
-				if e.Name == "WARPDNS_ENV" {
-					got = append(got, e.Value)
-				}
-			}
-		}
-	}
-	if len(got) != 1 || got[0] != env {
-		t.Errorf("%s: WARPDNS_ENV %v, want %s", k.name, got, env)
-	}
 }
 
-// deployments converts the Deployments among objs.
-func deployments(t *testing.T, objs []*unstructured.Unstructured) []*appsv1.Deployment {
-	var ds []*appsv1.Deployment
-	for _, o := range objs {
-		if o.GetKind() == "Deployment" {
-			ds = append(ds, toDeployment(t, o))
-		}
-	}
-	return ds
-}
-
-func toDeployment(t testing.TB, o *unstructured.Unstructured) *appsv1.Deployment {
-	t.Helper()
-	var d appsv1.Deployment
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
-		t.Fatalf("%s: %v", describe(o), err)
-	}
-	return &d
-}
-
-// TestPodDisruptionBudgets: every full Deployment has a PDB that selects its
+// checkPodDisruptionBudgets: every full Deployment has a PDB that selects its
 // pods and lets at most one go at a time.
-func TestPodDisruptionBudgets(t *testing.T) {
-	fsys, ks := loadManifests(t)
-	for _, k := range ks {
-		objs := build(t, fsys, k.dir)
-		for _, d := range deployments(t, objs) {
-			if d.Spec.Selector == nil {
-				continue // the patch for the existing coredns
-			}
-			var covered bool
-			for _, o := range objs {
-				if o.GetKind() != "PodDisruptionBudget" || o.GetNamespace() != d.Namespace {
-					continue
-				}
-				var pdb policyv1.PodDisruptionBudget
-				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &pdb); err != nil {
-					t.Fatal(err)
-				}
-				sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-				if err == nil && sel.Matches(labels.Set(d.Spec.Template.Labels)) &&
-					(pdb.Spec.MaxUnavailable != nil && pdb.Spec.MaxUnavailable.IntValue() == 1 ||
-						pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= 1) {
-					covered = true
-				}
-			}
-			if !covered {
-				t.Errorf("%s: Deployment %s/%s has no PodDisruptionBudget", k.name, d.Namespace, d.Name)
-			}
+func checkPodDisruptionBudgets(t *testing.T, objs []*unstructured.Unstructured) {
+	pdbs := ofKind[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget")
+	for _, d := range deployments(t, objs) {
+		if d.Spec.Selector == nil {
+			continue // the patch for the existing coredns
+		}
+		covered := slices.ContainsFunc(pdbs, func(pdb *policyv1.PodDisruptionBudget) bool {
+			sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+			return err == nil && pdb.Namespace == d.Namespace && sel.Matches(labels.Set(d.Spec.Template.Labels)) &&
+				(pdb.Spec.MaxUnavailable != nil && pdb.Spec.MaxUnavailable.IntValue() == 1 ||
+					pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= 1)
+		})
+		if !covered {
+			t.Errorf("Deployment %s/%s has no PodDisruptionBudget", d.Namespace, d.Name)
 		}
 	}
 }

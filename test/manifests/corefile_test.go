@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/diff"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
@@ -133,121 +134,55 @@ func TestCorefiles(t *testing.T) {
 			continue
 		}
 		t.Errorf("%s is not Corefile.example with `envalias %s` (domain %q); run `make manifests-corefiles` after changing Corefile.example\n%s",
-			rel, envPlaceholder, v.domain, firstDifference(want, string(data)))
+			rel, envPlaceholder, v.domain, lineDiff(want, string(data)))
 	}
 	if bases != len(ways) {
 		t.Errorf("found %d Corefiles under manifests/base, want one per way (%d)", bases, len(ways))
 	}
 }
 
-// TestRenderedCorefiles: every kustomize build and every chart render deploys
-// a Corefile that is Corefile.example but for the values (environment,
-// domain, port), and the Deployment sets the environment it needs. A drift,
-// say an edit to a copy or to the chart's template, fails here.
-func TestRenderedCorefiles(t *testing.T) {
-	example := readExample(t)
-	check := func(t *testing.T, objs []*unstructured.Unstructured, v corefileValues, wantEnv string) {
-		t.Helper()
-		var corefile string
-		for _, name := range []string{"coredns-warpdns", "warpdns"} {
-			if cm := find(objs, "ConfigMap", name); cm != nil {
-				corefile, _, _ = unstructured.NestedString(cm.Object, "data", "Corefile")
-			}
-		}
-		if corefile == "" {
-			t.Fatal("no ConfigMap with a Corefile")
-		}
-		if want := renderCorefile(t, example, v); corefile != want {
-			t.Errorf("the deployed Corefile drifted from Corefile.example:\n%s", firstDifference(want, corefile))
-		}
-		env := ""
-		for _, d := range deployments(t, objs) {
-			if d.Name != "warpdns" && d.Name != "coredns" {
-				continue
-			}
-			for _, c := range d.Spec.Template.Spec.Containers {
-				for _, e := range c.Env {
-					if e.Name == "WARPDNS_ENV" {
-						env = e.Value
-					}
-				}
-			}
-		}
-		if env != wantEnv {
-			t.Errorf("the Deployment sets WARPDNS_ENV=%q, want %q", env, wantEnv)
-		}
-		if got := envaliasLine.FindStringSubmatch(expandEnv(corefile, env)); got == nil || got[1] != wantEnv {
-			t.Errorf("CoreDNS would run envalias %v, want %s", got, wantEnv)
-		}
-		if v.vpcPort == 0 && v.domain == "" && expandEnv(corefile, env) != corefileFor(example, env, "") {
-			t.Error("with its environment filled in, the deployed Corefile is not Corefile.example for that environment")
-		}
+// checkDeployedCorefile: a kustomize build or chart render deploys a Corefile
+// that is Corefile.example but for the values (environment, domain, port), and
+// its Deployment sets the environment it needs. A drift, say an edit to a copy
+// or to the chart's template, fails here.
+func checkDeployedCorefile(t *testing.T, example string, objs []*unstructured.Unstructured, v corefileValues, wantEnv string) {
+	t.Helper()
+	_, corefile := corefileConfigMap(t, objs)
+	if corefile == "" {
+		t.Fatal("no ConfigMap with a Corefile")
 	}
-
-	fsys, ks := loadManifests(t)
-	for _, k := range ks {
-		if k.name == "cloudflared" {
-			continue
-		}
-		t.Run("kustomize/"+k.name, func(t *testing.T) {
-			env := "stg"
-			if strings.HasSuffix(k.name, "-prd") {
-				env = "prd"
-			}
-			check(t, build(t, fsys, k.dir), corefileValues{}, env)
-		})
+	if want := renderCorefile(t, example, v); corefile != want {
+		t.Errorf("the deployed Corefile drifted from Corefile.example:\n%s", lineDiff(want, corefile))
 	}
-
-	ch := loadChart(t)
-	for _, c := range chartCases(t) {
-		t.Run("helm/"+c.name(), func(t *testing.T) {
-			vals := chartValues(t, c)
-			objs, err := renderChart(ch, vals)
-			if err != nil {
-				t.Fatal(err)
-			}
-			check(t, objs, corefileValues{}, vals["env"].(string))
-		})
+	env := warpdnsEnv(t, objs)
+	if len(env) != 1 || env[0] != wantEnv {
+		t.Fatalf("the Deployments set WARPDNS_ENV %q, want once %q", env, wantEnv)
 	}
-	t.Run("helm/domain and port", func(t *testing.T) {
-		vals := chartValues(t, chartCase{"gke", "standalone"})
-		vals["env"] = "prd"
-		vals["domain"] = "k8s.example.com"
-		vals["vpcListener"] = map[string]any{"containerPort": 5300}
-		objs, err := renderChart(ch, vals)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := corefileValues{domain: "k8s.example.com", vpcPort: 5300}
-		check(t, objs, v, "prd")
-		got := expandEnv(renderCorefile(t, example, v), "prd")
-		for _, want := range []string{
-			"\n.:53 cluster.local:5300 prd.k8s.example.com:5300 {\n",
-			"\n    envalias prd {\n        domain k8s.example.com\n    }\n",
-			"\n        ports 5300\n",
-		} {
-			if !strings.Contains(got, want) {
-				t.Errorf("the domain form with port 5300 lacks %q", want)
-			}
-		}
-	})
+	if got := envaliasLine.FindStringSubmatch(expandEnv(corefile, wantEnv)); got == nil || got[1] != wantEnv {
+		t.Errorf("CoreDNS would run envalias %v, want %s", got, wantEnv)
+	}
+	if v.vpcPort == 0 && v.domain == "" && expandEnv(corefile, wantEnv) != corefileFor(example, wantEnv, "") {
+		t.Error("with its environment filled in, the deployed Corefile is not Corefile.example for that environment")
+	}
 }
 
-func firstDifference(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n  want " + wl + "\n  got  " + gl
+// corefileConfigMap is the ConfigMap that carries the Corefile (way 1's
+// coredns-warpdns or way 2's warpdns) and its Corefile.
+func corefileConfigMap(t *testing.T, objs []*unstructured.Unstructured) (*unstructured.Unstructured, string) {
+	t.Helper()
+	for _, name := range []string{"coredns-warpdns", "warpdns"} {
+		if cm := find(objs, "ConfigMap", name); cm != nil {
+			corefile, _, _ := unstructured.NestedString(cm.Object, "data", "Corefile")
+			return cm, corefile
 		}
 	}
-	return ""
+	t.Fatal("no ConfigMap coredns-warpdns or warpdns")
+	return nil, ""
+}
+
+// lineDiff is a unified diff of two texts, line by line.
+func lineDiff(want, got string) string {
+	return diff.Diff(strings.Split(want, "\n"), strings.Split(got, "\n"))
 }
 
 // TestCorefileDomainForm: the Local Domain Fallback edit docs/deploy.md

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -116,36 +115,18 @@ func (a *applier) apply(ctx context.Context, o *unstructured.Unstructured, dryRu
 	return out, nil
 }
 
-// readObjects reads the YAML documents of a testdata file.
-func readObjects(t testing.TB, file string) []*unstructured.Unstructured {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if err.Error() == "EOF" {
-				return objs
-			}
-			t.Fatalf("%s: %v", file, err)
-		}
-		if len(m) > 0 {
-			objs = append(objs, &unstructured.Unstructured{Object: m})
-		}
-	}
-}
-
 // prepare makes the local control plane look like a cluster our manifests
-// are applied to: the CRDs of Cilium and MetalLB (vendored, minimal), the
-// namespaces our manifests do not create, and kubeadm's CoreDNS, which the
-// replace-kube-dns way patches.
-func prepare(t *testing.T, ctx context.Context, c *cluster.Cluster, a *applier) {
+// are applied to: the CRDs of Cilium, MetalLB and the Prometheus Operator
+// (vendored, minimal), the namespaces our manifests do not create, and
+// kubeadm's CoreDNS, which the replace-kube-dns way patches. The dry-run tests
+// share the control plane, so each calls it, and a second call changes nothing.
+// It returns the control plane, an applier for it and a 5-minute context.
+func prepare(t *testing.T) (context.Context, *cluster.Cluster, *applier) {
 	t.Helper()
+	c := cluster.Shared(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	t.Cleanup(cancel)
+	a := newApplier(t, c)
 	crdFiles, err := filepath.Glob(filepath.Join("testdata", "crds", "*.yaml"))
 	if err != nil || len(crdFiles) == 0 {
 		t.Fatalf("no vendored CRDs: %v", err)
@@ -159,18 +140,13 @@ func prepare(t *testing.T, ctx context.Context, c *cluster.Cluster, a *applier) 
 			crds = append(crds, o.GetName())
 		}
 	}
-	crdAPI := a.dyn.Resource(schemaCRD)
 	for _, name := range crds {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			o, err := crdAPI.Get(ctx, name, metav1.GetOptions{})
-			if err == nil && crdEstablished(o) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("CRD %s not Established after 30s (%v)", name, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			o, err := a.dyn.Resource(schemaCRD).Get(ctx, name, metav1.GetOptions{})
+			return err == nil && crdEstablished(o), nil
+		})
+		if err != nil {
+			t.Fatalf("CRD %s not Established after 30s (%v)", name, err)
 		}
 	}
 	a.mapper.Reset()
@@ -179,14 +155,17 @@ func prepare(t *testing.T, ctx context.Context, c *cluster.Cluster, a *applier) 
 		t.Fatal(err)
 	}
 	// kubeadm's CoreDNS as kubeadm creates it (create, not apply, so that
-	// its fields belong to another manager, as in a real cluster).
+	// its fields belong to another manager, as in a real cluster), once: a
+	// second create of its Service fails on the taken ClusterIP.
 	for _, o := range readObjects(t, filepath.Join("testdata", "kubeadm-coredns.yaml")) {
 		ri, err := a.resource(o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ri.Create(ctx, o, metav1.CreateOptions{FieldManager: "kubeadm"})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{}); err == nil {
+			continue
+		}
+		if _, err = ri.Create(ctx, o, metav1.CreateOptions{FieldManager: "kubeadm"}); err != nil {
 			t.Fatalf("creating kubeadm's %s: %v", describe(o), err)
 		}
 	}
@@ -197,6 +176,7 @@ func prepare(t *testing.T, ctx context.Context, c *cluster.Cluster, a *applier) 
 		t.Fatal(err)
 	}
 	a.warnings.take()
+	return ctx, c, a
 }
 
 var schemaCRD = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -218,11 +198,7 @@ func crdEstablished(o *unstructured.Unstructured) bool {
 // kube-system) and, for replace-kube-dns, the merge into kubeadm's existing
 // Deployment. Any error or warning fails it.
 func TestDryRun(t *testing.T) {
-	c := cluster.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	a := newApplier(t, c)
-	prepare(t, ctx, c, a)
+	ctx, _, a := prepare(t)
 
 	fsys, ks := loadManifests(t)
 	for _, k := range ks {
@@ -267,7 +243,7 @@ func dryRunAll(t *testing.T, ctx context.Context, a *applier, objs []*unstructur
 // everything the security defaults ask for (kubeadm's probes, replicas and
 // anti-affinity included).
 func checkMergedCoreDNS(t *testing.T, out *unstructured.Unstructured) {
-	d := toDeployment(t, out)
+	d := convert[appsv1.Deployment](t, out)
 	checkPodSecurity(t, d, false)
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]

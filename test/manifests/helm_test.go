@@ -3,28 +3,25 @@ package manifests
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"helm.sh/helm/v4/pkg/action"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	release "helm.sh/helm/v4/pkg/release/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/util/diff"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
-
-	"github.com/warpdns/warpdns/test/cluster"
 )
 
 // The chart is used as Helm 4 uses it (helm.sh/helm/v4 as a Go module: no
@@ -69,8 +66,9 @@ func loadChart(t testing.TB) *chart.Chart {
 	return ch
 }
 
-// chartValues reads ci/<overlay>-values.yaml and sets the mode.
-func chartValues(t testing.TB, c chartCase) map[string]any {
+// chartValues reads ci/<overlay>-values.yaml, sets the mode and replaces the
+// top-level values in set.
+func chartValues(t testing.TB, c chartCase, set ...map[string]any) map[string]any {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(chartDir(t), "ci", c.overlay+"-values.yaml"))
 	if err != nil {
@@ -81,8 +79,14 @@ func chartValues(t testing.TB, c chartCase) map[string]any {
 		t.Fatalf("ci/%s-values.yaml: %v", c.overlay, err)
 	}
 	vals["mode"] = c.mode
+	for _, m := range set {
+		maps.Copy(vals, m)
+	}
 	return vals
 }
+
+// enabled is the value {enabled: true}.
+func enabled() map[string]any { return map[string]any{"enabled": true} }
 
 // renderChart renders the chart as `helm template` (or `helm install
 // --dry-run=client`) does: values merged with the chart's defaults and
@@ -101,29 +105,29 @@ func renderChart(ch *chart.Chart, vals map[string]any) ([]*unstructured.Unstruct
 	if !ok {
 		return nil, fmt.Errorf("unexpected release type %T", rel)
 	}
-	return decodeObjects(r.Manifest)
+	return decodeObjects([]byte(r.Manifest))
 }
 
-func decodeObjects(manifest string) ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if err.Error() == "EOF" {
-				return objs, nil
-			}
-			return nil, err
-		}
-		if len(m) > 0 {
-			objs = append(objs, &unstructured.Unstructured{Object: m})
-		}
+// render is renderChart that fails the test on an error.
+func render(t *testing.T, ch *chart.Chart, vals map[string]any) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := renderChart(ch, vals)
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
 	}
+	return objs
 }
 
-// TestHelmLint is `helm lint` with every ci values file: no errors, no
-// warnings.
-func TestHelmLint(t *testing.T) {
+// TestHelm checks the chart with every ci values file in both ways: `helm
+// lint` finds no error or warning; it renders what the kustomize overlay with
+// the same inputs builds, object by object (kind, namespace, name) as decoded
+// data, not text; the deployed Corefile is Corefile.example but for the
+// values; and its NetworkPolicies hold in the overlay's cluster model
+// (networkpolicy_test.go), cloudflared as the chart renders it.
+func TestHelm(t *testing.T) {
+	ch := loadChart(t)
+	fsys, _ := loadManifests(t)
+	example := readExample(t)
 	for _, c := range chartCases(t) {
 		t.Run(c.name(), func(t *testing.T) {
 			lint := action.NewLint()
@@ -137,8 +141,68 @@ func TestHelmLint(t *testing.T) {
 			for _, err := range res.Errors {
 				t.Errorf("helm lint: %v", err)
 			}
+
+			vals := chartValues(t, c)
+			objs := render(t, ch, vals)
+			compareObjects(t, build(t, fsys, kustomizationFor(t, fsys, c)), objs)
+			checkDeployedCorefile(t, example, objs, corefileValues{}, vals["env"].(string))
+
+			f, ok := fields[c.overlay]
+			if !ok {
+				t.Fatalf("no field model for %s: add it to fields", c.overlay)
+			}
+			objs = render(t, ch, chartValues(t, c, map[string]any{"cloudflared": enabled()}))
+			inTheField(t, f, objs, cloudflaredPeer(t, objs))
 		})
 	}
+	// IPv6 only (an EKS IPv6 cluster): the ipv6 component on eks-stg, with
+	// the dualstack NLB the overlay adds, against the chart's ipFamilies.
+	t.Run("eks-stg/ipv6-only", func(t *testing.T) {
+		dir := "/manifests/overlays/eks-stg-ipv6-only"
+		k := `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../eks-stg
+components:
+  - ../../ip-families/ipv6
+patches:
+  - target:
+      kind: Service
+      name: kube-dns-nlb
+    patch: |-
+      - op: add
+        path: /metadata/annotations/service.beta.kubernetes.io~1aws-load-balancer-ip-address-type
+        value: dualstack
+`
+		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+		compareObjects(t, build(t, fsys, dir), render(t, ch, ipv6OnlyValues(t)))
+	})
+	t.Run("cloudflared", func(t *testing.T) {
+		objs := render(t, ch, chartValues(t, chartCase{"gke", "standalone"}, map[string]any{"cloudflared": enabled()}))
+		cf := slices.DeleteFunc(objs, func(o *unstructured.Unstructured) bool {
+			return o.GetNamespace() != "cloudflared" && (o.GetKind() != "Namespace" || o.GetName() != "cloudflared")
+		})
+		compareObjects(t, build(t, fsys, "/manifests/cloudflared"), cf)
+	})
+	t.Run("domain and port", func(t *testing.T) {
+		objs := render(t, ch, chartValues(t, chartCase{"gke", "standalone"}, map[string]any{
+			"env": "prd", "domain": "k8s.example.com", "vpcListener": map[string]any{"containerPort": 5300},
+		}))
+		v := corefileValues{domain: "k8s.example.com", vpcPort: 5300}
+		checkDeployedCorefile(t, example, objs, v, "prd")
+		got := expandEnv(renderCorefile(t, example, v), "prd")
+		for _, want := range []string{
+			"\n.:53 cluster.local:5300 prd.k8s.example.com:5300 {\n",
+			"\n    envalias prd {\n        domain k8s.example.com\n    }\n",
+			"\n        ports 5300\n",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("the domain form with port 5300 lacks %q", want)
+			}
+		}
+	})
 }
 
 // TestHelmValuesSchema: the mistakes values.schema.json must stop before
@@ -224,7 +288,10 @@ func kustomizationFor(t testing.TB, fsys filesys.FileSystem, c chartCase) string
 		t.Fatal(err)
 	}
 	k := string(data)
-	want, other := "../../base/"+wayOf(c.mode), "../../base/"+wayOf(otherMode(c.mode))
+	want, other := "../../base/replace-kube-dns", "../../base/standalone"
+	if c.mode == "standalone" {
+		want, other = other, want
+	}
 	if strings.Contains(k, "  - "+want+"\n") {
 		return dir
 	}
@@ -266,20 +333,6 @@ func kustomizationFor(t testing.TB, fsys filesys.FileSystem, c chartCase) string
 	return copyDir
 }
 
-func wayOf(mode string) string {
-	if mode == "replace" {
-		return "replace-kube-dns"
-	}
-	return "standalone"
-}
-
-func otherMode(mode string) string {
-	if mode == "replace" {
-		return "standalone"
-	}
-	return "replace"
-}
-
 // helmOwn are the labels and annotations only the chart sets (Helm's release
 // bookkeeping and keeping the cluster's own objects on uninstall); the
 // equivalence ignores them and nothing else.
@@ -287,19 +340,6 @@ var (
 	helmOwnLabels      = []string{"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance"}
 	helmOwnAnnotations = []string{"helm.sh/resource-policy"}
 )
-
-// pending lists the differences that are expected until the issue 13 fixes
-// to manifests/ land: the chart already renders the fixed shape. An entry is
-// an object (kind and namespace/name; "*" for any namespace) and a field path
-// prefix ("" for the whole object). An entry that no longer differs fails
-// the test, so that the list shrinks to nothing after the merge.
-type pendingDiff struct{ kind, name, path, why string }
-
-var pending = []pendingDiff{}
-
-func (p pendingDiff) String() string {
-	return p.kind + " " + p.name + " " + p.path + " (" + p.why + ")"
-}
 
 // ipv6OnlyValues are eks-stg's values with the VPC listener on IPv6 only.
 func ipv6OnlyValues(t testing.TB) map[string]any {
@@ -310,80 +350,9 @@ func ipv6OnlyValues(t testing.TB) map[string]any {
 	return v
 }
 
-// TestHelmMatchesKustomize renders the chart and builds the kustomize overlay
-// with the same inputs, for every platform and both ways, and compares the
-// objects one by one (kind, namespace, name), as decoded data, not text.
-func TestHelmMatchesKustomize(t *testing.T) {
-	ch := loadChart(t)
-	fsys, _ := loadManifests(t)
-	used := map[string]bool{}
-	for _, c := range chartCases(t) {
-		t.Run(c.name(), func(t *testing.T) {
-			objs, err := renderChart(ch, chartValues(t, c))
-			if err != nil {
-				t.Fatalf("helm template: %v", err)
-			}
-			want := build(t, fsys, kustomizationFor(t, fsys, c))
-			compareObjects(t, want, objs, used)
-		})
-	}
-	// IPv6 only (an EKS IPv6 cluster): the ipv6 component on eks-stg, with
-	// the dualstack NLB the overlay adds, against the chart's ipFamilies.
-	t.Run("eks-stg/ipv6-only", func(t *testing.T) {
-		dir := "/manifests/overlays/eks-stg-ipv6-only"
-		k := `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ../eks-stg
-components:
-  - ../../ip-families/ipv6
-patches:
-  - target:
-      kind: Service
-      name: kube-dns-nlb
-    patch: |-
-      - op: add
-        path: /metadata/annotations/service.beta.kubernetes.io~1aws-load-balancer-ip-address-type
-        value: dualstack
-`
-		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
-			t.Fatal(err)
-		}
-		objs, err := renderChart(ch, ipv6OnlyValues(t))
-		if err != nil {
-			t.Fatalf("helm template: %v", err)
-		}
-		compareObjects(t, build(t, fsys, dir), objs, used)
-	})
-	t.Run("cloudflared", func(t *testing.T) {
-		v := chartValues(t, chartCase{"gke", "standalone"})
-		v["cloudflared"] = map[string]any{"enabled": true}
-		objs, err := renderChart(ch, v)
-		if err != nil {
-			t.Fatalf("helm template: %v", err)
-		}
-		var cf []*unstructured.Unstructured
-		for _, o := range objs {
-			if o.GetNamespace() == "cloudflared" || o.GetKind() == "Namespace" && o.GetName() == "cloudflared" {
-				cf = append(cf, o)
-			}
-		}
-		compareObjects(t, build(t, fsys, "/manifests/cloudflared"), cf, used)
-	})
-	// Stale entries are only known when every subtest ran.
-	if f := flag.Lookup("test.run"); !t.Failed() && (f == nil || !strings.Contains(f.Value.String(), "/")) {
-		for _, p := range pending {
-			if !used[p.String()] {
-				t.Errorf("pending difference %s no longer differs: remove it from `pending` in helm_test.go", p)
-			}
-		}
-	}
-}
-
 // compareObjects reports, per object, what kustomize (want) and the chart
-// (got) render differently, ignoring Helm's own labels and annotations and
-// the differences listed in pending (which it records in used).
-func compareObjects(t *testing.T, want, got []*unstructured.Unstructured, used map[string]bool) {
+// (got) render differently, ignoring Helm's own labels and annotations.
+func compareObjects(t *testing.T, want, got []*unstructured.Unstructured) {
 	t.Helper()
 	index := func(objs []*unstructured.Unstructured) map[string]map[string]any {
 		m := map[string]map[string]any{}
@@ -393,61 +362,18 @@ func compareObjects(t *testing.T, want, got []*unstructured.Unstructured, used m
 		return m
 	}
 	w, g := index(want), index(got)
-	var ids []string
-	for id := range w {
-		ids = append(ids, id)
+	for _, id := range keys(w) {
+		if _, ok := g[id]; !ok {
+			t.Errorf("%s: kustomize renders it, the chart does not", id)
+		} else if !reflect.DeepEqual(w[id], g[id]) {
+			t.Errorf("%s differs (- kustomize, + chart):\n%s", id, diff.Diff(w[id], g[id]))
+		}
 	}
-	for id := range g {
+	for _, id := range keys(g) {
 		if _, ok := w[id]; !ok {
-			ids = append(ids, id)
+			t.Errorf("%s: the chart renders it, kustomize does not", id)
 		}
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		wo, inW := w[id]
-		go_, inG := g[id]
-		switch {
-		case !inG:
-			if !isPending(id, "", used) {
-				t.Errorf("%s: kustomize renders it, the chart does not", id)
-			}
-		case !inW:
-			if !isPending(id, "", used) {
-				t.Errorf("%s: the chart renders it, kustomize does not", id)
-			}
-		default:
-			for _, d := range diff("", wo, go_) {
-				if isPending(id, d.path, used) {
-					t.Logf("%s: %s differs until the issue 13 fixes land (kustomize %s, chart %s)", id, d.path, d.want, d.got)
-				} else {
-					t.Errorf("%s: %s\n  kustomize: %s\n  chart:     %s", id, d.path, d.want, d.got)
-				}
-			}
-		}
-	}
-}
-
-// isPending tells whether the difference at path of object id ("Kind
-// ns/name") is listed in pending, and records that it was seen.
-func isPending(id, path string, used map[string]bool) bool {
-	kind, name, _ := strings.Cut(id, " ")
-	for _, p := range pending {
-		if p.kind != kind {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(p.name, "*/"); ok {
-			if !strings.HasSuffix(name, "/"+rest) {
-				continue
-			}
-		} else if p.name != name {
-			continue
-		}
-		if p.path == "" || path == p.path || strings.HasPrefix(path, p.path+".") || strings.HasPrefix(path, p.path+"[") {
-			used[p.String()] = true
-			return true
-		}
-	}
-	return false
 }
 
 // normalize decodes an object as JSON data (so that numbers compare alike)
@@ -479,105 +405,26 @@ func normalize(t *testing.T, o *unstructured.Unstructured) map[string]any {
 	return c.Object
 }
 
-type difference struct{ path, want, got string }
-
-// diff lists where a and b differ, as field paths (a.b[2].c); lists are
-// compared element by element, in order.
-func diff(path string, a, b any) []difference {
-	if reflect.DeepEqual(a, b) {
-		return nil
-	}
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		var ds []difference
-		for _, k := range sortedKeys(keys) {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			ds = append(ds, diff(p, am[k], bm[k])...)
-		}
-		return ds
-	}
-	al, aok := a.([]any)
-	bl, bok := b.([]any)
-	if aok && bok && len(al) == len(bl) {
-		var ds []difference
-		for i := range al {
-			ds = append(ds, diff(fmt.Sprintf("%s[%d]", path, i), al[i], bl[i])...)
-		}
-		return ds
-	}
-	return []difference{{path, show(a), show(b)}}
-}
-
-func sortedKeys(m map[string]bool) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
-func show(v any) string {
-	if v == nil {
-		return "(absent)"
-	}
-	data, _ := json.Marshal(v)
-	return string(data)
-}
-
 // TestHelmDryRun server-side dry-run applies what the chart renders, for
 // every platform and both ways, to the local kube-apiserver, as TestDryRun
 // does for the kustomize builds: validation, defaulting, Pod Security
 // admission and, for the replace way, the merge into kubeadm's Deployment.
 func TestHelmDryRun(t *testing.T) {
-	c := cluster.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	a := newApplier(t, c)
-	// TestDryRun may have prepared the shared control plane already (its
-	// kubeadm objects cannot be created twice).
-	if _, err := c.Client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{}); err != nil {
-		prepare(t, ctx, c, a)
-	}
+	ctx, _, a := prepare(t)
 	ch := loadChart(t)
-	cases := chartCases(t)
+	cases := map[string]map[string]any{"eks-stg/ipv6-only": ipv6OnlyValues(t)}
+	for _, cc := range chartCases(t) {
+		cases[cc.name()] = chartValues(t, cc)
+	}
 	// The autoscalers too, once each way.
-	cases = append(cases, chartCase{"gke", "standalone"}, chartCase{"metallb", "replace"})
-	for i, cc := range append(cases, chartCase{"eks-stg", "ipv6-only"}) {
-		name := cc.name()
-		autoscaler := i >= len(cases)-2 && i < len(cases)
-		if autoscaler {
-			name += "/autoscalers"
-		}
+	cases["gke/standalone/autoscalers"] = chartValues(t, chartCase{"gke", "standalone"},
+		map[string]any{"autoscaling": map[string]any{"hpa": enabled()}})
+	cases["metallb/replace/autoscalers"] = chartValues(t, chartCase{"metallb", "replace"},
+		map[string]any{"autoscaling": map[string]any{"clusterProportional": enabled()}})
+	for _, name := range keys(cases) {
 		t.Run(name, func(t *testing.T) {
-			var v map[string]any
-			if cc.mode == "ipv6-only" {
-				v = ipv6OnlyValues(t)
-			} else {
-				v = chartValues(t, cc)
-			}
-			v["cloudflared"] = map[string]any{"enabled": true}
-			if autoscaler && cc.mode == "standalone" {
-				v["autoscaling"] = map[string]any{"hpa": map[string]any{"enabled": true}}
-			} else if autoscaler {
-				v["autoscaling"] = map[string]any{"clusterProportional": map[string]any{"enabled": true}}
-			}
-			objs, err := renderChart(ch, v)
-			if err != nil {
-				t.Fatalf("helm template: %v", err)
-			}
-			dryRunAll(t, ctx, a, objs)
+			cases[name]["cloudflared"] = enabled()
+			dryRunAll(t, ctx, a, render(t, ch, cases[name]))
 		})
 	}
 }
@@ -586,20 +433,11 @@ func TestHelmDryRun(t *testing.T) {
 // overlays (autoscaling, ServiceMonitor) points at the right objects.
 func TestHelmOptionalObjects(t *testing.T) {
 	ch := loadChart(t)
-	render := func(t *testing.T, mode string, set map[string]any) []*unstructured.Unstructured {
-		t.Helper()
-		v := chartValues(t, chartCase{"gke", mode})
-		for k, val := range set {
-			v[k] = val
-		}
-		objs, err := renderChart(ch, v)
-		if err != nil {
-			t.Fatalf("helm template: %v", err)
-		}
-		return objs
+	gke := func(t *testing.T, mode string, set map[string]any) []*unstructured.Unstructured {
+		return render(t, ch, chartValues(t, chartCase{"gke", mode}, set))
 	}
 	t.Run("hpa", func(t *testing.T) {
-		objs := render(t, "standalone", map[string]any{"autoscaling": map[string]any{"hpa": map[string]any{"enabled": true}}})
+		objs := gke(t, "standalone", map[string]any{"autoscaling": map[string]any{"hpa": enabled()}})
 		hpa := find(objs, "HorizontalPodAutoscaler", "warpdns")
 		if hpa == nil {
 			t.Fatal("no HorizontalPodAutoscaler")
@@ -612,12 +450,12 @@ func TestHelmOptionalObjects(t *testing.T) {
 		}
 	})
 	t.Run("cluster-proportional-autoscaler", func(t *testing.T) {
-		objs := render(t, "replace", map[string]any{"autoscaling": map[string]any{"clusterProportional": map[string]any{"enabled": true}}})
+		objs := gke(t, "replace", map[string]any{"autoscaling": map[string]any{"clusterProportional": enabled()}})
 		d := find(objs, "Deployment", "warpdns-autoscaler")
 		if d == nil {
 			t.Fatal("no Deployment warpdns-autoscaler")
 		}
-		dep := toDeployment(t, d)
+		dep := convert[appsv1.Deployment](t, d)
 		if cmd := strings.Join(dep.Spec.Template.Spec.Containers[0].Command, " "); !strings.Contains(cmd, "--target=Deployment/coredns") ||
 			!strings.Contains(cmd, "--namespace=kube-system") || !strings.Contains(cmd, "--configmap=warpdns-autoscaler") {
 			t.Errorf("autoscaler command %q, want it to scale kube-system/coredns from ConfigMap warpdns-autoscaler", cmd)
@@ -630,15 +468,15 @@ func TestHelmOptionalObjects(t *testing.T) {
 		}
 	})
 	t.Run("both autoscalers", func(t *testing.T) {
-		v := chartValues(t, chartCase{"gke", "standalone"})
-		v["autoscaling"] = map[string]any{"hpa": map[string]any{"enabled": true}, "clusterProportional": map[string]any{"enabled": true}}
+		v := chartValues(t, chartCase{"gke", "standalone"}, map[string]any{
+			"autoscaling": map[string]any{"hpa": enabled(), "clusterProportional": enabled()}})
 		if _, err := renderChart(ch, v); err == nil || !strings.Contains(err.Error(), "either hpa or clusterProportional") {
 			t.Errorf("want a clear refusal of two autoscalers, got %v", err)
 		}
 	})
 	for _, mode := range []string{"standalone", "replace"} {
 		t.Run("serviceMonitor/"+mode, func(t *testing.T) {
-			objs := render(t, mode, map[string]any{"serviceMonitor": map[string]any{"enabled": true}})
+			objs := gke(t, mode, map[string]any{"serviceMonitor": enabled()})
 			sm := find(objs, "ServiceMonitor", "warpdns")
 			if sm == nil {
 				t.Fatal("no ServiceMonitor")
@@ -669,28 +507,6 @@ func TestHelmOptionalObjects(t *testing.T) {
 			if podSel["app.kubernetes.io/name"] != "warpdns" || len(ports) != 1 || ports[0].(map[string]any)["name"] != "metrics" {
 				t.Errorf("Service warpdns-metrics: selector %v ports %v, want the warpdns pods' metrics port", podSel, ports)
 			}
-		})
-	}
-}
-
-// TestHelmNetworkPolicyInTheField judges the chart's NetworkPolicies with the
-// same engine and cluster models as the overlays' (networkpolicy_test.go),
-// for every platform in both ways, cloudflared as the chart renders it.
-func TestHelmNetworkPolicyInTheField(t *testing.T) {
-	ch := loadChart(t)
-	for _, c := range chartCases(t) {
-		t.Run(c.name(), func(t *testing.T) {
-			f, ok := fields[c.overlay]
-			if !ok {
-				t.Fatalf("no field model for %s: add it to fields", c.overlay)
-			}
-			v := chartValues(t, c)
-			v["cloudflared"] = map[string]any{"enabled": true}
-			objs, err := renderChart(ch, v)
-			if err != nil {
-				t.Fatalf("helm template: %v", err)
-			}
-			inTheField(t, f, objs, cloudflaredPeer(t, objs))
 		})
 	}
 }

@@ -8,15 +8,21 @@
 package manifests
 
 import (
+	"bytes"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -155,19 +161,93 @@ func platformOf(objs []*unstructured.Unstructured) string {
 	return ""
 }
 
-func keys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
+// decodeObjects reads YAML (or JSON) documents, as kubectl does.
+func decodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err == io.EOF {
+			return objs, nil
+		} else if err != nil {
+			return nil, err
+		}
+		if len(m) > 0 {
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
 	}
-	sort.Strings(ks)
-	return ks
 }
 
-func describe(o *unstructured.Unstructured) string {
-	s := o.GetKind() + " " + o.GetName()
-	if ns := o.GetNamespace(); ns != "" {
-		s = o.GetKind() + " " + ns + "/" + o.GetName()
+// readObjects reads the YAML documents of a testdata file.
+func readObjects(t testing.TB, file string) []*unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(s)
+	objs, err := decodeObjects(data)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return objs
+}
+
+// convert decodes o into its typed API object.
+func convert[T any](t testing.TB, o *unstructured.Unstructured) *T {
+	t.Helper()
+	var v T
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &v); err != nil {
+		t.Fatalf("%s: %v", describe(o), err)
+	}
+	return &v
+}
+
+// ofKind converts the objects of one kind.
+func ofKind[T any](t testing.TB, objs []*unstructured.Unstructured, kind string) []*T {
+	t.Helper()
+	var out []*T
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			out = append(out, convert[T](t, o))
+		}
+	}
+	return out
+}
+
+func deployments(t testing.TB, objs []*unstructured.Unstructured) []*appsv1.Deployment {
+	return ofKind[appsv1.Deployment](t, objs, "Deployment")
+}
+
+func keys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+func describe(o *unstructured.Unstructured) string {
+	if ns := o.GetNamespace(); ns != "" {
+		return o.GetKind() + " " + ns + "/" + o.GetName()
+	}
+	return o.GetKind() + " " + o.GetName()
+}
+
+// overlayEnv is the environment a kustomization deploys: prd for eks-prd,
+// stg for the others (what docs and Terraform call them).
+func overlayEnv(name string) string {
+	if strings.HasSuffix(name, "-prd") {
+		return "prd"
+	}
+	return "stg"
+}
+
+// warpdnsEnv lists the WARPDNS_ENV values (which the Corefile's envalias
+// reads) that the Deployments set.
+func warpdnsEnv(t testing.TB, objs []*unstructured.Unstructured) []string {
+	var env []string
+	for _, d := range deployments(t, objs) {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if e.Name == "WARPDNS_ENV" {
+					env = append(env, e.Value)
+				}
+			}
+		}
+	}
+	return env
 }

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,12 +20,12 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/miekg/dns"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -274,13 +274,11 @@ func TestMonitoringTargets(t *testing.T) {
 			}
 			switch {
 			case c.kind == "ServiceMonitor" && o.GetKind() == "Service" && selector.Matches(labelsk8s.Set(o.GetLabels())):
-				var s corev1.Service
-				fromUnstructured(t, o, &s)
-				for _, p := range s.Spec.Ports {
+				for _, p := range convert[corev1.Service](t, o).Spec.Ports {
 					found = found || p.Name == portName && p.TargetPort.IntVal == c.port
 				}
 			case c.kind == "PodMonitor" && o.GetKind() == "Deployment":
-				d := toDeployment(t, o)
+				d := convert[appsv1.Deployment](t, o)
 				if !selector.Matches(labelsk8s.Set(d.Spec.Template.Labels)) {
 					continue
 				}
@@ -301,27 +299,7 @@ func TestMonitoringTargets(t *testing.T) {
 // local kube-apiserver with the vendored Prometheus Operator CRDs, failing on
 // any error or warning (an unknown field is a warning).
 func TestMonitoringDryRun(t *testing.T) {
-	c := cluster.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	a := newApplier(t, c)
-	// The CRDs only: prepare (TestDryRun's) may have run on this cluster
-	// already, and kubeadm's Service cannot be created twice.
-	for _, crd := range readObjects(t, filepath.Join("testdata", "crds", "monitoring.coreos.com.yaml")) {
-		if _, err := a.apply(ctx, crd, false); err != nil {
-			t.Fatalf("installing CRD: %v", err)
-		}
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			o, err := a.dyn.Resource(schemaCRD).Get(ctx, crd.GetName(), metav1.GetOptions{})
-			if err == nil && crdEstablished(o) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("CRD %s not Established after 30s (%v)", crd.GetName(), err)
-			}
-		}
-	}
-	a.mapper.Reset()
+	ctx, c, a := prepare(t)
 	fsys, _ := loadManifests(t)
 	objs := build(t, fsys, "/manifests/monitoring")
 	if err := c.EnsureNamespace(ctx, objs[0].GetNamespace()); err != nil {
@@ -345,29 +323,9 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	example, err := os.ReadFile(filepath.Join(repoRoot(t), "Corefile.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports, err := cluster.FreePorts(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	corefile, err := cluster.RenderLocal(string(example), cluster.LocalCorefile{
-		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
-		Kubeconfig: c.Kubeconfig, Upstream: "127.0.0.1:9", // nothing listens there: forwarded names get SERVFAIL
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inCluster, vpc := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
-	coredns, err := cluster.StartCoreDNS(ctx, bin, corefile, dir, cluster.AllReady(
-		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
-		cluster.DNSAnswers(inCluster), cluster.DNSAnswers(vpc)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coredns.Stop()
+	// Upstream: nothing listens there, forwarded names get SERVFAIL.
+	coredns := cluster.RunForTest(t, bin, cluster.LocalRenderer(readExample(t), c.Kubeconfig, "127.0.0.1:9"))
+	inCluster, vpc := coredns.Ports.DNSAddr(), coredns.Ports.VPCAddr()
 
 	const ns = "monitoring-metrics"
 	if err := c.EnsureNamespace(ctx, ns); err != nil {
@@ -415,7 +373,7 @@ func TestMonitoringMetricsExist(t *testing.T) {
 		}
 	}
 
-	series := scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[4]), map[string]string{
+	series := scrape(t, coredns.Ports.MetricsURL(), map[string]string{
 		// In a pod the listeners have no bind: their server label is
 		// "dns://:53" and "dns://:5353" (Server.Addr).
 		"dns://" + inCluster: "dns://:53", "dns://" + vpc: "dns://:5353",
@@ -477,57 +435,29 @@ func exchange(t *testing.T, addr, name string, qtype uint16) *dns.Msg {
 }
 
 // scrape reads a Prometheus text exposition and returns every series' labels
-// (the metric name as __name__; histograms as their _bucket, _sum and _count
-// series, as Prometheus stores them), with server label values renamed.
+// (the metric name as __name__; histograms and summaries as the series
+// Prometheus stores for them, with expfmt.ExtractSamples), with server label
+// values renamed.
 func scrape(t *testing.T, url string, servers map[string]string) map[string][]labels.Labels {
 	t.Helper()
-	resp, err := http.Get(url)
+	families, err := cluster.Scrape(http.DefaultClient, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, slices.Collect(maps.Values(families))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]labels.Labels{}
-	for name, f := range families {
-		for _, m := range f.GetMetric() {
-			b := labels.NewBuilder(labels.EmptyLabels())
-			for _, l := range m.GetLabel() {
-				v := l.GetValue()
-				if l.GetName() == "server" && servers[v] != "" {
-					v = servers[v]
-				}
-				b.Set(l.GetName(), v)
-			}
-			add := func(n string, extra ...string) {
-				bb := labels.NewBuilder(b.Labels()).Set(labels.MetricName, n)
-				for i := 0; i+1 < len(extra); i += 2 {
-					bb.Set(extra[i], extra[i+1])
-				}
-				out[n] = append(out[n], bb.Labels())
-			}
-			switch f.GetType() {
-			case dto.MetricType_HISTOGRAM:
-				for _, bucket := range m.GetHistogram().GetBucket() {
-					add(name+"_bucket", "le", fmt.Sprint(bucket.GetUpperBound()))
-				}
-				add(name + "_sum")
-				add(name + "_count")
-			case dto.MetricType_SUMMARY:
-				add(name)
-				add(name + "_sum")
-				add(name + "_count")
-			default:
-				add(name)
-			}
+	for _, s := range samples {
+		l := map[string]string{}
+		for k, v := range s.Metric {
+			l[string(k)] = string(v)
 		}
+		if renamed, ok := servers[l["server"]]; ok {
+			l["server"] = renamed
+		}
+		out[l[labels.MetricName]] = append(out[l[labels.MetricName]], labels.FromMap(l))
 	}
 	return out
 }
@@ -539,15 +469,4 @@ func matchesAll(ms []*labels.Matcher, l labels.Labels) bool {
 		}
 	}
 	return true
-}
-
-func fromUnstructured(t testing.TB, o *unstructured.Unstructured, into any) {
-	t.Helper()
-	data, err := json.Marshal(o.Object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, into); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -1,15 +1,14 @@
 package manifests
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/mattfenwick/cyclonus/pkg/matcher"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // The NetworkPolicies are evaluated by cyclonus's policy engine (the
@@ -68,28 +67,6 @@ var fields = map[string]field{
 	"metallb": {byAddress, "10.244.1.5", "10.244.2.9", "192.168.1.20"},
 }
 
-// TestNetworkPolicyInTheField evaluates every overlay's NetworkPolicies as
-// its cluster would: cloudflared reaches the VPC-facing listener over UDP
-// and TCP, so does the load balancer's source, and a pod of another
-// namespace does not; in-cluster DNS keeps working.
-func TestNetworkPolicyInTheField(t *testing.T) {
-	fsys, ks := loadManifests(t)
-	cloudflared := cloudflaredPeer(t, build(t, fsys, "/manifests/cloudflared"))
-	for _, k := range ks {
-		name, isOverlay := overlayName(k)
-		if !isOverlay {
-			continue
-		}
-		t.Run(k.name, func(t *testing.T) {
-			f, ok := fields[name]
-			if !ok {
-				t.Fatalf("no field model for overlay %s: add it to fields", name)
-			}
-			inTheField(t, f, build(t, fsys, k.dir), cloudflared)
-		})
-	}
-}
-
 // inTheField judges objs's NetworkPolicies in the cluster f: cloudflared
 // (its pod as the cloudflared build labels it) and the load balancer's
 // source reach the VPC-facing listener over UDP and TCP, a pod of another
@@ -97,7 +74,7 @@ func TestNetworkPolicyInTheField(t *testing.T) {
 func inTheField(t *testing.T, f field, objs []*unstructured.Unstructured, cloudflared *matcher.TrafficPeer) {
 	t.Helper()
 	dns := dnsPeer(t, objs)
-	policies := networkPolicies(t, objs)
+	policies := ofKind[networkingv1.NetworkPolicy](t, objs, "NetworkPolicy")
 	if len(policies) == 0 {
 		t.Fatal("no NetworkPolicy selects the CoreDNS pods: any pod may query 5353")
 	}
@@ -168,33 +145,11 @@ func ignoreIPBlocks(p *matcher.Policy) {
 	}
 }
 
-// overlayName returns the overlay's directory name for overlays/<name>.
-func overlayName(k kustomization) (string, bool) {
-	var name string
-	_, err := fmt.Sscanf(k.name, "overlays/%s", &name)
-	return name, err == nil
-}
-
-func networkPolicies(t *testing.T, objs []*unstructured.Unstructured) []*networkingv1.NetworkPolicy {
-	var nps []*networkingv1.NetworkPolicy
-	for _, o := range objs {
-		if o.GetKind() != "NetworkPolicy" {
-			continue
-		}
-		var np networkingv1.NetworkPolicy
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &np); err != nil {
-			t.Fatal(err)
-		}
-		nps = append(nps, &np)
-	}
-	return nps
-}
-
 // dnsPeer is a CoreDNS pod of the build: the standalone Deployment's, or
 // for way 1 kubeadm's pods (k8s-app: kube-dns in kube-system).
 func dnsPeer(t *testing.T, objs []*unstructured.Unstructured) *matcher.TrafficPeer {
 	if d := find(objs, "Deployment", "warpdns"); d != nil {
-		dep := toDeployment(t, d)
+		dep := convert[appsv1.Deployment](t, d)
 		return podPeer(objs, dep.Namespace, dep.Spec.Template.Labels)
 	}
 	return podPeer(objs, "kube-system", map[string]string{"k8s-app": "kube-dns"})
@@ -205,7 +160,7 @@ func cloudflaredPeer(t *testing.T, objs []*unstructured.Unstructured) *matcher.T
 	if d == nil {
 		t.Fatal("no Deployment cloudflared")
 	}
-	dep := toDeployment(t, d)
+	dep := convert[appsv1.Deployment](t, d)
 	return podPeer(objs, dep.Namespace, dep.Spec.Template.Labels)
 }
 

@@ -6,11 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	appsv1 "k8s.io/api/apps/v1"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -105,37 +105,18 @@ func TestStandaloneServesWithItsOwnRBAC(t *testing.T) {
 	corefile, _, _ := unstructured.NestedString(cm.Object, "data", "Corefile")
 	// The Corefile's envalias reads WARPDNS_ENV, which the Deployment sets;
 	// coredns inherits it from this process.
-	for _, e := range toDeployment(t, find(objs, "Deployment", "warpdns")).Spec.Template.Spec.Containers[0].Env {
+	for _, e := range convert[appsv1.Deployment](t, find(objs, "Deployment", "warpdns")).Spec.Template.Spec.Containers[0].Env {
 		t.Setenv(e.Name, e.Value)
-	}
-	ports, err := cluster.FreePorts(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	local, err := cluster.RenderLocal(corefile, cluster.LocalCorefile{
-		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
-		Kubeconfig: kubeconfig, Upstream: "127.0.0.1:9", // nothing listens: no traffic leaves loopback
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	bin, err := cluster.BuildOurCoreDNS(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vpc := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	inCluster := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	coredns, err := cluster.StartCoreDNS(ctx, bin, local, dir, cluster.AllReady(
-		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])),
-		cluster.DNSAnswers(vpc), cluster.DNSAnswers(inCluster),
-	))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coredns.Stop()
-
-	if got := lookupA(t, vpc, "stg-api.platform.svc.cluster.local."); !slices.Equal(got, sorted(demo.APIReadyIPs)) {
-		t.Errorf("VPC listener: stg-api.platform = %v, want the ready pod IPs %v\ncoredns log:\n%s", got, demo.APIReadyIPs, coredns.Log())
+	// Upstream: nothing listens there, no traffic leaves loopback.
+	coredns := cluster.RunForTest(t, bin, cluster.LocalRenderer(corefile, kubeconfig, "127.0.0.1:9"))
+	vpc, inCluster := coredns.Ports.VPCAddr(), coredns.Ports.DNSAddr()
+	if got := lookupA(t, vpc, "stg-api.platform.svc.cluster.local."); !slices.Equal(got, slices.Sorted(slices.Values(demo.APIReadyIPs))) {
+		t.Errorf("VPC listener: stg-api.platform = %v, want the ready pod IPs %v", got, demo.APIReadyIPs)
 	}
 	if got := lookupA(t, inCluster, "api.platform.svc.cluster.local."); !slices.Equal(got, []string{demo.APIClusterIP}) {
 		t.Errorf("in-cluster listener: api.platform = %v, want the ClusterIP %s", got, demo.APIClusterIP)
@@ -143,27 +124,7 @@ func TestStandaloneServesWithItsOwnRBAC(t *testing.T) {
 }
 
 func lookupA(t *testing.T, server, name string) []string {
-	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypeA)
-	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, server)
-	if err != nil {
-		t.Fatalf("%s @%s: %v", name, server, err)
-	}
-	var ips []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			ips = append(ips, a.A.String())
-		}
-	}
-	sort.Strings(ips)
-	return ips
-}
-
-func sorted(s []string) []string {
-	s = slices.Clone(s)
-	sort.Strings(s)
-	return s
+	return cluster.Addresses(exchange(t, server, name, dns.TypeA).Answer)
 }
 
 // assertTokenCannotReadSecretsOrWrite uses the ServiceAccount's own token, as

@@ -66,6 +66,23 @@ type tfModule struct {
 	resources map[string]*hclsyntax.Block // "type.name"
 }
 
+// tfModules parses every directory of .tf files under manifests/cloudflare.
+func tfModules(t *testing.T, root string) map[string]*tfModule {
+	modules := map[string]*tfModule{}
+	err := filepath.WalkDir(filepath.Join(root, "manifests", "cloudflare"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			if tf, _ := filepath.Glob(filepath.Join(p, "*.tf")); len(tf) > 0 {
+				modules[p] = parseModule(t, p)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return modules
+}
+
 func parseModule(t *testing.T, dir string) *tfModule {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
@@ -125,26 +142,11 @@ func TestTerraform(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var dirs []string
-	err = filepath.WalkDir(filepath.Join(root, "manifests", "cloudflare"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			if tf, _ := filepath.Glob(filepath.Join(p, "*.tf")); len(tf) > 0 {
-				dirs = append(dirs, p)
-			}
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	modules := tfModules(t, root)
+	if len(modules) < 4 {
+		t.Fatalf("expected the environment, device-profile and access-apps modules and an example, found %v", keys(modules))
 	}
-	if len(dirs) < 4 {
-		t.Fatalf("expected the environment, device-profile and access-apps modules and an example, found %v", dirs)
-	}
-	modules := map[string]*tfModule{}
-	for _, dir := range dirs {
-		modules[dir] = parseModule(t, dir)
-	}
-	for _, dir := range dirs {
+	for _, dir := range keys(modules) {
 		rel, _ := filepath.Rel(root, dir)
 		t.Run(rel, func(t *testing.T) {
 			checkModule(t, modules[dir], modules, &schema)
@@ -241,10 +243,24 @@ var metaArguments = map[string]bool{"count": true, "for_each": true, "depends_on
 // required ones present, nested object values (v5 uses attributes, not
 // blocks) checked recursively.
 func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[string]*attrSchema) {
+	set := map[string]hclsyntax.Expression{}
 	for name, a := range body.Attributes {
-		if metaArguments[name] {
-			continue
+		if !metaArguments[name] {
+			set[name] = a.Expr
 		}
+	}
+	checkAttributes(t, where, set, attrs)
+	for _, b := range body.Blocks {
+		if b.Type != "lifecycle" {
+			t.Errorf("%s: block %q: the v5 provider takes attributes (name = { ... }), not blocks", where, b.Type)
+		}
+	}
+}
+
+// checkAttributes checks the attributes set (name -> value) against the
+// schema's.
+func checkAttributes(t *testing.T, where string, set map[string]hclsyntax.Expression, attrs map[string]*attrSchema) {
+	for name, expr := range set {
 		s, ok := attrs[name]
 		if !ok {
 			t.Errorf("%s: unknown attribute %q (known: %v)", where, name, keys(attrs))
@@ -254,19 +270,26 @@ func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[strin
 			t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, name)
 		}
 		if s.Nested != nil {
-			checkValue(t, where+"."+name, a.Expr, s.Nested)
+			checkValue(t, where+"."+name, expr, s.Nested)
 		}
 	}
 	for name, s := range attrs {
-		if s.Required && body.Attributes[name] == nil {
+		if _, ok := set[name]; s.Required && !ok {
 			t.Errorf("%s: required attribute %q missing", where, name)
 		}
 	}
-	for _, b := range body.Blocks {
-		if b.Type != "lifecycle" {
-			t.Errorf("%s: block %q: the v5 provider takes attributes (name = { ... }), not blocks", where, b.Type)
-		}
+}
+
+// objectKey is the key of an object constructor item: a bare name or a
+// string.
+func objectKey(item hclsyntax.ObjectConsItem) string {
+	if key := hcl.ExprAsKeyword(item.KeyExpr); key != "" {
+		return key
 	}
+	if v, diags := item.KeyExpr.Value(nil); !diags.HasErrors() && v.Type() == cty.String {
+		return v.AsString()
+	}
+	return ""
 }
 
 // checkValue follows an attribute's value through object and tuple
@@ -274,32 +297,11 @@ func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[strin
 func checkValue(t *testing.T, where string, expr hclsyntax.Expression, nested map[string]*attrSchema) {
 	switch e := expr.(type) {
 	case *hclsyntax.ObjectConsExpr:
-		seen := map[string]bool{}
+		set := map[string]hclsyntax.Expression{}
 		for _, item := range e.Items {
-			key := hcl.ExprAsKeyword(item.KeyExpr)
-			if key == "" {
-				if v, diags := item.KeyExpr.Value(nil); !diags.HasErrors() && v.Type() == cty.String {
-					key = v.AsString()
-				}
-			}
-			seen[key] = true
-			s, ok := nested[key]
-			if !ok {
-				t.Errorf("%s: unknown attribute %q (known: %v)", where, key, keys(nested))
-				continue
-			}
-			if !s.settable() {
-				t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, key)
-			}
-			if s.Nested != nil {
-				checkValue(t, where+"."+key, item.ValueExpr, s.Nested)
-			}
+			set[objectKey(item)] = item.ValueExpr
 		}
-		for key, s := range nested {
-			if s.Required && !seen[key] {
-				t.Errorf("%s: required attribute %q missing", where, key)
-			}
-		}
+		checkAttributes(t, where, set, nested)
 	case *hclsyntax.TupleConsExpr:
 		for _, el := range e.Exprs {
 			checkValue(t, where, el, nested)
@@ -349,71 +351,47 @@ func checkCall(t *testing.T, file string, m *tfModule, b *hclsyntax.Block, all m
 
 // checkReferences resolves every reference in the file.
 func checkReferences(t *testing.T, file string, m *tfModule, body *hclsyntax.Body, all map[string]*tfModule, schema *providerSchema) {
-	var visit func(b *hclsyntax.Body, iterators map[string]bool)
-	visit = func(b *hclsyntax.Body, iterators map[string]bool) {
+	var visit func(b *hclsyntax.Body)
+	visit = func(b *hclsyntax.Body) {
 		for name, a := range b.Attributes {
-			if name == "type" && b.SrcRange.Filename != "" && isVariableBody(body, b) {
+			if name == "type" && isVariableBody(body, b) {
 				continue // a type constraint, not references
 			}
+			// each., count. and for expressions' iterators are no references.
+			local := map[string]bool{"each": true, "count": true, "path": true, "terraform": true, "self": true}
 			hclsyntax.VisitAll(a.Expr, func(n hclsyntax.Node) hcl.Diagnostics {
-				// for expressions and each./count. introduce their own names.
-				local := map[string]bool{"each": true, "count": true, "path": true, "terraform": true, "self": true}
 				if f, ok := n.(*hclsyntax.ForExpr); ok {
 					local[f.KeyVar], local[f.ValVar] = true, true
 				}
-				for k := range iterators {
-					local[k] = true
-				}
-				if st, ok := n.(*hclsyntax.ScopeTraversalExpr); ok {
-					checkTraversal(t, file, m, st.Traversal, all, schema, forVars(a.Expr, local))
-				}
-				// x.name[key].attr: an index by a variable splits the
-				// reference in two; put it back together.
-				if rt, ok := n.(*hclsyntax.RelativeTraversalExpr); ok {
-					src := rt.Source
-					for {
-						ix, ok := src.(*hclsyntax.IndexExpr)
-						if !ok {
-							break
-						}
+				return nil
+			})
+			hclsyntax.VisitAll(a.Expr, func(n hclsyntax.Node) hcl.Diagnostics {
+				switch n := n.(type) {
+				case *hclsyntax.ScopeTraversalExpr:
+					checkTraversal(t, file, m, n.Traversal, all, schema, local)
+				case *hclsyntax.RelativeTraversalExpr:
+					// x.name[key].attr: an index by a variable splits the
+					// reference in two; put it back together.
+					src := n.Source
+					for ix, ok := src.(*hclsyntax.IndexExpr); ok; ix, ok = src.(*hclsyntax.IndexExpr) {
 						src = ix.Collection
 					}
 					if st, ok := src.(*hclsyntax.ScopeTraversalExpr); ok {
-						full := append(slices.Clone(st.Traversal), rt.Traversal...)
-						checkTraversal(t, file, m, full, all, schema, forVars(a.Expr, local))
+						checkTraversal(t, file, m, append(slices.Clone(st.Traversal), n.Traversal...), all, schema, local)
 					}
 				}
 				return nil
 			})
 		}
 		for _, nb := range b.Blocks {
-			visit(nb.Body, iterators)
+			visit(nb.Body)
 		}
 	}
-	visit(body, nil)
+	visit(body)
 }
 
 func isVariableBody(file, b *hclsyntax.Body) bool {
-	for _, blk := range file.Blocks {
-		if blk.Type == "variable" && blk.Body == b {
-			return true
-		}
-	}
-	return false
-}
-
-// forVars adds the iterator names of every for expression inside expr.
-func forVars(expr hclsyntax.Expression, names map[string]bool) map[string]bool {
-	hclsyntax.VisitAll(expr, func(n hclsyntax.Node) hcl.Diagnostics {
-		if f, ok := n.(*hclsyntax.ForExpr); ok {
-			if f.KeyVar != "" {
-				names[f.KeyVar] = true
-			}
-			names[f.ValVar] = true
-		}
-		return nil
-	})
-	return names
+	return slices.ContainsFunc(file.Blocks, func(blk *hclsyntax.Block) bool { return blk.Type == "variable" && blk.Body == b })
 }
 
 func checkTraversal(t *testing.T, file string, m *tfModule, tr hcl.Traversal, all map[string]*tfModule, schema *providerSchema, local map[string]bool) {
@@ -562,37 +540,29 @@ func checkResolverRegex(t *testing.T, root string, env *tfModule) {
 	}
 	// Dual-stack load balancers: IPv4 and IPv6 resolvers (issue 14), both
 	// keys of the provider's dns_resolvers (checked against its schema).
-	if rs, ok := pol.Body.Attributes["rule_settings"].Expr.(*hclsyntax.ObjectConsExpr); ok {
-		keysSeen := map[string]bool{}
-		for _, item := range rs.Items {
-			if hcl.ExprAsKeyword(item.KeyExpr) == "dns_resolvers" {
-				if dr, ok := item.ValueExpr.(*hclsyntax.ObjectConsExpr); ok {
-					for _, it := range dr.Items {
-						keysSeen[hcl.ExprAsKeyword(it.KeyExpr)] = true
-					}
-				}
+	resolvers := map[string]bool{}
+	rs, _ := pol.Body.Attributes["rule_settings"].Expr.(*hclsyntax.ObjectConsExpr)
+	if rs == nil {
+		t.Error("resolver policy: rule_settings is not an object")
+		rs = &hclsyntax.ObjectConsExpr{}
+	}
+	for _, item := range rs.Items {
+		if dr, ok := item.ValueExpr.(*hclsyntax.ObjectConsExpr); ok && objectKey(item) == "dns_resolvers" {
+			for _, it := range dr.Items {
+				resolvers[objectKey(it)] = true
 			}
 		}
-		if !keysSeen["ipv4"] || !keysSeen["ipv6"] {
-			t.Errorf("resolver policy: dns_resolvers sets %v, want ipv4 and ipv6 (lb_ips may be either)", keys(keysSeen))
+	}
+	if !resolvers["ipv4"] || !resolvers["ipv6"] {
+		t.Errorf("resolver policy: dns_resolvers sets %v, want ipv4 and ipv6 (lb_ips may be either)", keys(resolvers))
+	}
+	for attr, want := range map[string]cty.Value{
+		"action": cty.StringVal("resolve"), "filters": cty.TupleVal([]cty.Value{cty.StringVal("dns_resolver")}),
+	} {
+		if got, diags := pol.Body.Attributes[attr].Expr.Value(nil); diags.HasErrors() || !got.RawEquals(want) {
+			t.Errorf("resolver policy: %s = %#v, want %#v", attr, got, want)
 		}
-	} else {
-		t.Error("resolver policy: rule_settings is not an object")
 	}
-	for attr, want := range map[string]string{"action": `"resolve"`, "filters": `["dns_resolver"]`} {
-		src := string(pol.Body.Attributes[attr].SrcRange.SliceBytes(fileBytes(t, pol)))
-		if !strings.HasSuffix(strings.ReplaceAll(src, " ", ""), "="+want) {
-			t.Errorf("resolver policy: %s, want %s = %s", src, attr, want)
-		}
-	}
-}
-
-func fileBytes(t *testing.T, b *hclsyntax.Block) []byte {
-	data, err := os.ReadFile(b.Range().Filename)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 // traversalString spells a reference as written, indexes left out:
@@ -633,7 +603,7 @@ func TestProviderSchemaGenerate(t *testing.T) {
 		t.Fatal("-provider-version and -provider-commit are needed (recorded in the file)")
 	}
 	root := repoRoot(t)
-	resources, dataSources := usedProviderTypes(t, filepath.Join(root, "manifests", "cloudflare"))
+	resources, dataSources := usedProviderTypes(tfModules(t, root))
 	out := providerSchema{
 		Comment: []string{
 			"Generated by TestProviderSchemaGenerate (test/manifests/terraform_test.go) from the Cloudflare Terraform provider's source, cloudflare/terraform-provider-cloudflare at tag " + *providerVersion + " (commit " + *providerCommit + "):",
@@ -675,33 +645,20 @@ var (
 	providerCommit  = flag.String("provider-commit", "", "TestProviderSchemaGenerate: the commit of that tag")
 )
 
-// usedProviderTypes lists the cloudflare_* resource and data source types in
-// every .tf file under dir.
-func usedProviderTypes(t *testing.T, dir string) (resources, dataSources []string) {
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Ext(p) != ".tf" {
-			return err
-		}
-		file, diags := hclparse.NewParser().ParseHCLFile(p)
-		if diags.HasErrors() {
-			return diags
-		}
-		for _, b := range file.Body.(*hclsyntax.Body).Blocks {
-			if len(b.Labels) == 0 || !strings.HasPrefix(b.Labels[0], "cloudflare_") {
-				continue
-			}
-			switch b.Type {
-			case "resource":
-				resources = append(resources, b.Labels[0])
-			case "data":
-				dataSources = append(dataSources, b.Labels[0])
+// usedProviderTypes lists the cloudflare_* resource and data source types the
+// modules use.
+func usedProviderTypes(modules map[string]*tfModule) (resources, dataSources []string) {
+	for _, m := range modules {
+		for key := range m.resources {
+			if typ, ok := strings.CutPrefix(key, "data."); ok {
+				dataSources = append(dataSources, strings.Split(typ, ".")[0])
+			} else {
+				resources = append(resources, strings.Split(key, ".")[0])
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	notCloudflare := func(typ string) bool { return !strings.HasPrefix(typ, "cloudflare_") }
+	resources, dataSources = slices.DeleteFunc(resources, notCloudflare), slices.DeleteFunc(dataSources, notCloudflare)
 	slices.Sort(resources)
 	slices.Sort(dataSources)
 	return slices.Compact(resources), slices.Compact(dataSources)
