@@ -46,12 +46,12 @@ var platforms = []struct {
 // binary is a static ELF for its CPU, and that it runs (under qemu-user for
 // the other CPU, where installed).
 func TestImage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
 	root, err := cluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
-	defer cancel()
 	dir := t.TempDir()
 	args := []string{"run", ".", "-out", filepath.Join(dir, "warpdns-image.tar"), "-tag", "registry.example.com/warpdns:9.9.9", "-version", "9.9.9", "-revision", "0123abc"}
 	for _, p := range platforms {
@@ -215,26 +215,7 @@ func checkImage(t *testing.T, img v1.Image, arch, rootfs string) string {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	files := map[string]*tar.Header{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[h.Name] = h
-		if h.Typeflag == tar.TypeReg {
-			p := filepath.Join(rootfs, h.Name)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			data, _ := io.ReadAll(tr)
-			if err := os.WriteFile(p, data, os.FileMode(h.Mode)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	files := extract(t, rc, rootfs)
 	names := slices.Sorted(maps.Keys(files))
 	t.Logf("layer: %v", names)
 	if h := files["coredns"]; h == nil || h.Mode&0o111 == 0 || h.Uid != 0 {
@@ -351,23 +332,31 @@ func untar(t *testing.T, archive, dir string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tr := tar.NewReader(f)
+	extract(t, f, dir)
+}
+
+// extract writes the regular files of the tar stream r below dir (with
+// their modes, readable by us) and returns every entry's header by name.
+func extract(t *testing.T, r io.Reader, dir string) map[string]*tar.Header {
+	t.Helper()
+	files := map[string]*tar.Header{}
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return
+			return files
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if h.Typeflag == tar.TypeDir {
-			os.MkdirAll(p, 0o755)
+		files[h.Name] = h
+		if h.Typeflag != tar.TypeReg {
 			continue
 		}
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		data, _ := io.ReadAll(tr)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		if err := os.WriteFile(p, data, os.FileMode(h.Mode)|0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
