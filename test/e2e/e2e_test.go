@@ -251,11 +251,9 @@ func (w *world) setUp(r *report) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
-	if err != nil {
+	if w.example, err = cluster.Example(); err != nil {
 		return "", err
 	}
-	w.example = string(example)
 	if w.ttl, w.clusterCache, err = ttlAndCache(w.example); err != nil {
 		return "", err
 	}

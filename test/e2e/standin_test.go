@@ -58,13 +58,18 @@ func (w *world) startStandin(c *clusterEnv) error {
 	for _, l := range pods {
 		go servePod(l, c.env)
 	}
-	dial, back := cluster.NetnsDialContext(c.ns), hostport(c.coreDNS, 5353)
-	go relayUDP(lbUDP, back, dial)
-	go relayTCP(lbTCP, back, dial)
+	nsDial := cluster.NetnsDialContext(c.ns)
+	dial := func(network string) (net.Conn, error) { // to CoreDNS' VPC listener
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return nsDial(ctx, network, hostport(c.coreDNS, 5353))
+	}
+	go relayUDP(lbUDP, dial)
+	go relayTCP(lbTCP, dial)
 	return nil
 }
 
-type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+type dialFunc func(network string) (net.Conn, error)
 
 // servePod answers every request with the pod IP and the cluster.
 func servePod(l net.Listener, env string) {
@@ -80,11 +85,11 @@ func servePod(l net.Listener, env string) {
 	srv.Serve(l)
 }
 
-// relayUDP forwards each datagram to back on a socket of its own and sends
+// relayUDP forwards each datagram to the backend on a socket of its own and sends
 // the reply, if one comes within the timeout, back from the front address.
 // No reply (the backend is down) means no reply, as with a load balancer
 // whose target does not answer.
-func relayUDP(pc net.PacketConn, back string, dial dialFunc) {
+func relayUDP(pc net.PacketConn, dial dialFunc) {
 	buf := make([]byte, 65535)
 	for {
 		n, client, err := pc.ReadFrom(buf)
@@ -93,9 +98,7 @@ func relayUDP(pc net.PacketConn, back string, dial dialFunc) {
 		}
 		query := append([]byte(nil), buf[:n]...)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			up, err := dial(ctx, "udp", back)
+			up, err := dial("udp")
 			if err != nil {
 				return
 			}
@@ -112,8 +115,8 @@ func relayUDP(pc net.PacketConn, back string, dial dialFunc) {
 	}
 }
 
-// relayTCP copies each connection both ways to back.
-func relayTCP(l net.Listener, back string, dial dialFunc) {
+// relayTCP copies each connection both ways to the backend.
+func relayTCP(l net.Listener, dial dialFunc) {
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -121,9 +124,7 @@ func relayTCP(l net.Listener, back string, dial dialFunc) {
 		}
 		go func() {
 			defer conn.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			up, err := dial(ctx, "tcp", back)
+			up, err := dial("tcp")
 			if err != nil {
 				return
 			}
