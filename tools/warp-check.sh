@@ -188,6 +188,18 @@ query() {
 	fi
 }
 
+# ask IP[:PORT] PROTO NAME USAGE: query NAME there over PROTO and set the
+# verdict; an address that is not IPv4[:PORT] is the usage error
+# "warp-check: USAGE" (exit 2).
+ask() {
+	if ! split_hostport "$1"; then
+		echo "warp-check: $4" >&2
+		exit 2
+	fi
+	SERVER=$HOST SERVER_PORT=$PORT PROTO=$2 query "$3"
+	verdict
+}
+
 # --- Local Domain Fallback ------------------------------------------------
 
 # The WARP client lists the profile's fallback domains in `warp-cli
@@ -275,15 +287,10 @@ run_env() { # ENV [LB_IP[:PORT]]
 
 	# The load balancer directly, over UDP and TCP.
 	if [ -n "$lb" ]; then
-		if ! split_hostport "$lb"; then
-			echo "warp-check: $env=$lb: want ENV=IPv4[:PORT]" >&2
-			exit 2
-		fi
+		ask "$lb" udp "$name" "$env=$lb: want ENV=IPv4[:PORT]"
 		lbdesc="$HOST:$PORT"
-		SERVER=$HOST SERVER_PORT=$PORT PROTO=udp query "$name"
 		udp_status=$STATUS
 		udp_answers=$ANSWERS
-		verdict
 		udp_result=$RESULT
 		u_detail=$DETAIL
 		case $STATUS in
@@ -304,9 +311,8 @@ run_env() { # ENV [LB_IP[:PORT]]
 			esac ;;
 		esac
 
-		SERVER=$HOST SERVER_PORT=$PORT PROTO=tcp query "$name"
+		ask "$lb" tcp "$name" "$env=$lb: want ENV=IPv4[:PORT]"
 		t_status=$STATUS
-		verdict
 		tcp_result=$RESULT
 		t_detail=$DETAIL
 		if [ "$tcp_result" = FAIL ]; then
@@ -321,19 +327,15 @@ run_env() { # ENV [LB_IP[:PORT]]
 	# The resolver path: the system resolver (WARP's DNS proxy, Gateway, the
 	# resolver policy) unless -r names another.
 	if [ -n "$RESOLVER" ]; then
-		if ! split_hostport "$RESOLVER"; then
-			echo "warp-check: -r $RESOLVER: want IPv4[:PORT]" >&2
-			exit 2
-		fi
+		ask "$RESOLVER" udp "$name" "-r $RESOLVER: want IPv4[:PORT]"
 		rname="resolver $HOST:$PORT"
-		SERVER=$HOST SERVER_PORT=$PORT PROTO=udp query "$name"
 	else
 		rname="resolver (system)"
 		SERVER="" PROTO=udp query "$name"
+		verdict
 	fi
 	r_status=$STATUS
 	r_answers=$ANSWERS
-	verdict
 	r_result=$RESULT
 	r_detail=$DETAIL
 
@@ -348,10 +350,8 @@ run_env() { # ENV [LB_IP[:PORT]]
 	fi
 	if [ -n "$entry" ]; then
 		if [ -n "$GATEWAY" ]; then
-			split_hostport "$GATEWAY" || { echo "warp-check: -g $GATEWAY: want IPv4[:PORT]" >&2; exit 2; }
+			ask "$GATEWAY" udp "$name" "-g $GATEWAY: want IPv4[:PORT]"
 			g_desc="$HOST:$PORT"
-			SERVER=$HOST SERVER_PORT=$PORT PROTO=udp query "$name"
-			verdict
 			g_result=$RESULT
 			g_answers=$ANSWERS
 		elif [ -n "$lb" ]; then

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -130,8 +128,7 @@ func curl(ns, url string) (fetched, error) {
 
 // eventually polls check until it passes or the timeout ends, and returns
 // how long it took. Polling stands in for a watch we do not have: what we
-// wait for is another process's view of the world. A check that returns a
-// giveUp error ends the wait at once.
+// wait for is another process's view of the world.
 func eventually(timeout time.Duration, check func() error) (time.Duration, error) {
 	start := time.Now()
 	for {
@@ -139,39 +136,11 @@ func eventually(timeout time.Duration, check func() error) (time.Duration, error
 		if err == nil {
 			return time.Since(start), nil
 		}
-		var g giveUp
-		if errors.As(err, &g) {
-			return time.Since(start), g.error
-		}
 		if time.Since(start) > timeout {
 			return time.Since(start), fmt.Errorf("not within %s: %w", timeout, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// giveUp is an error after which waiting longer is pointless.
-type giveUp struct{ error }
-
-// listening waits until every address accepts TCP connections inside ns.
-func listening(p *cluster.Process, ns string, addrs ...string) error {
-	dial := cluster.NetnsDialContext(ns)
-	_, err := eventually(20*time.Second, func() error {
-		if p.Exited() {
-			return giveUp{fmt.Errorf("exited:\n%s", p.Log())}
-		}
-		for _, a := range addrs {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			c, err := dial(ctx, "tcp", a)
-			cancel()
-			if err != nil {
-				return err
-			}
-			c.Close()
-		}
-		return nil
-	})
-	return err
 }
 
 // hostport joins an IP and a port.

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -81,7 +82,6 @@ type clusterEnv struct {
 	cp       *cluster.Cluster
 	corefile string
 	dns      *cluster.CoreDNS
-	standin  *cluster.Process
 	svc      *corev1.Service
 	eps      []cluster.Endpoint
 	ready    []string // the pods the answers should hold now
@@ -106,12 +106,8 @@ func TestE2E(t *testing.T) {
 	}
 	stg, prd := w.envs["stg"], w.envs["prd"]
 
-	r.check(t, "WARP Local Domain Fallback, the list of manifests/cloudflare/modules/device-profile: stg-api goes to Gateway", func() (string, error) {
-		return w.ldfOurs()
-	})
-	r.check(t, "WARP Local Domain Fallback, Cloudflare's default list: stg-api stays on the laptop -> NXDOMAIN (why: warp-check)", func() (string, error) {
-		return w.ldfDefault()
-	})
+	r.check(t, "WARP Local Domain Fallback, the list of manifests/cloudflare/modules/device-profile: stg-api goes to Gateway", w.ldfOurs)
+	r.check(t, "WARP Local Domain Fallback, Cloudflare's default list: stg-api stays on the laptop -> NXDOMAIN (why: warp-check)", w.ldfDefault)
 	for _, c := range []*clusterEnv{stg, prd} {
 		r.check(t, fmt.Sprintf("laptop: dig %s -> %s pod IPs", strings.TrimSuffix(fqdn(c.env), "."), c.env), func() (string, error) {
 			return w.digPods(c)
@@ -255,11 +251,9 @@ func (w *world) setUp(r *report) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	example, err := os.ReadFile(filepath.Join(root, "Corefile.example"))
-	if err != nil {
+	if w.example, err = cluster.Example(); err != nil {
 		return "", err
 	}
-	w.example = string(example)
 	if w.ttl, w.clusterCache, err = ttlAndCache(w.example); err != nil {
 		return "", err
 	}
@@ -271,14 +265,10 @@ func (w *world) setUp(r *report) (string, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	var standin string
-	if err := parallel(
-		func() (err error) { w.bin, err = cluster.BuildOurCoreDNS(ctx, w.dir); return err },
-		func() (err error) { standin, err = buildStandin(ctx, root, w.dir); return err },
-	); err != nil {
+	if w.bin, err = cluster.BuildOurCoreDNS(ctx, w.dir); err != nil {
 		return "", err
 	}
-	step("builds")
+	step("build")
 
 	for _, net := range w.tp.clusters() {
 		w.envs[net.env] = &clusterEnv{clusterNet: net}
@@ -296,7 +286,7 @@ func (w *world) setUp(r *report) (string, error) {
 		if err := w.seed(ctx, c); err != nil {
 			return "", err
 		}
-		if err := w.startStandin(c, standin); err != nil {
+		if err := w.startStandin(c); err != nil {
 			return "", err
 		}
 		if err := w.startClusterDNS(ctx, c); err != nil {
@@ -370,22 +360,6 @@ func (w *world) seed(ctx context.Context, c *clusterEnv) error {
 	}
 	c.ready = slices.Clone(c.pods)
 	return c.cp.SetEndpoints(ctx, svc, c.eps, nil)
-}
-
-func (w *world) startStandin(c *clusterEnv, bin string) error {
-	args := []string{"-cluster", c.env, "-lb", hostport(c.lb, 53) + "=" + hostport(c.coreDNS, 5353)}
-	var listen []string
-	for _, ip := range c.pods {
-		args = append(args, "-pod", hostport(ip, podPort))
-		listen = append(listen, hostport(ip, podPort))
-	}
-	p, err := cluster.StartProcess(w.dir, c.ns, c.env+"-standin", bin, args...)
-	if err != nil {
-		return err
-	}
-	c.standin = p
-	w.t.Cleanup(func() { p.Stop() })
-	return listening(p, c.ns, append(listen, hostport(c.lb, 53))...)
 }
 
 // clusterCorefile is Corefile.example for env, listening where a CoreDNS pod
@@ -484,23 +458,12 @@ func ttlAndCache(corefile string) (ttl, cache time.Duration, err error) {
 	return ttl, 0, nil
 }
 
-func buildStandin(ctx context.Context, root, dir string) (string, error) {
-	out := filepath.Join(dir, "standin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./e2e/standin")
-	cmd.Dir = filepath.Join(root, "test") // the test module
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./test/e2e/standin: %w\n%s", err, output)
-	}
-	return out, nil
-}
-
 // parallel runs fns at once and returns their errors joined.
 func parallel(fns ...func() error) error {
 	errs := make([]error, len(fns))
 	var wg sync.WaitGroup
 	for i, fn := range fns {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = fn() }()
+		wg.Go(func() { errs[i] = fn() })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -590,12 +553,7 @@ func (w *world) curlPods(c *clusterEnv, want []string) (string, error) {
 		}
 		reached[f.RemoteIP], body = true, f.Body
 	}
-	var ips []string
-	for ip := range reached {
-		ips = append(ips, ip)
-	}
-	slices.Sort(ips)
-	return fmt.Sprintf("%q (6 fetches reached %s)", body, strings.Join(ips, " ")), nil
+	return fmt.Sprintf("%q (6 fetches reached %s)", body, strings.Join(slices.Sorted(maps.Keys(reached)), " ")), nil
 }
 
 // srv checks the SRV answer for the http port and resolves every target

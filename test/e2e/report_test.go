@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -14,8 +13,8 @@ import (
 // whatever happened in between: a check that fails is a FAIL row and the
 // next check still runs; a set-up step that fails ends the run, and the
 // checks it prevented are not listed as passed.
+// Its methods run on the test's goroutine (checks and cleanups).
 type report struct {
-	mu      sync.Mutex
 	rows    []row
 	skipped string
 	notes   []string
@@ -41,29 +40,21 @@ func (r *report) check(t *testing.T, name string, fn func() (string, error)) boo
 	} else {
 		t.Logf("PASS %s: %s", name, detail)
 	}
-	r.mu.Lock()
 	r.rows = append(r.rows, row{name, result, detail, took})
-	r.mu.Unlock()
 	return err == nil
 }
 
 // skip records that the run did not happen, and why.
 func (r *report) skip(reason string) {
-	r.mu.Lock()
 	r.skipped = reason
-	r.mu.Unlock()
 }
 
 // note adds a line printed under the table.
 func (r *report) note(line string) {
-	r.mu.Lock()
 	r.notes = append(r.notes, line)
-	r.mu.Unlock()
 }
 
 func (r *report) print(w io.Writer) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "==== e2e: laptop -> gateway (resolver policies) -> clusters stg and prd, in network namespaces ====")
 	if r.skipped != "" {

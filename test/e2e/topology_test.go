@@ -89,8 +89,7 @@ type topology struct {
 	stg, prd *clusterNet
 	host     string // the host's links and routes before, to compare after
 
-	mu      sync.Mutex
-	removed bool
+	mu sync.Mutex // remove runs from a cleanup or the signal handler
 }
 
 func newTopology() *topology {
@@ -184,9 +183,7 @@ func (tp *topology) create() error {
 
 // remove deletes the namespaces (their veths go with them) and
 // /etc/netns entries, ending any process still inside first. It is
-// idempotent and returns what it had to clean up that should already have
-// been gone (processes still running) as an error, together with any
-// failure.
+// idempotent; processes still running are an error.
 func (tp *topology) remove() error {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
@@ -196,7 +193,6 @@ func (tp *topology) remove() error {
 			errs = append(errs, err)
 		}
 	}
-	tp.removed = true
 	return errors.Join(errs...)
 }
 
@@ -256,14 +252,12 @@ func waitGone(pids []int, timeout time.Duration) {
 // going are left alone.
 func removeLeftovers() ([]string, error) {
 	names := map[string]bool{}
-	out, err := exec.Command("ip", "netns", "list").Output()
+	list, err := namespacesNamed(prefix)
 	if err != nil {
-		return nil, fmt.Errorf("ip netns list: %w", err)
+		return nil, err
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
-			names[f[0]] = true
-		}
+	for _, name := range list {
+		names[name] = true
 	}
 	if entries, err := os.ReadDir("/etc/netns"); err == nil {
 		for _, e := range entries {
@@ -291,11 +285,12 @@ func removeLeftovers() ([]string, error) {
 // leftovers says what of this run still exists after remove.
 func (tp *topology) leftovers() []string {
 	var left []string
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], tp.run) {
-			left = append(left, "namespace "+f[0])
-		}
+	list, err := namespacesNamed(tp.run)
+	if err != nil {
+		left = append(left, err.Error())
+	}
+	for _, name := range list {
+		left = append(left, "namespace "+name)
 	}
 	for _, ns := range tp.namespaces() {
 		if _, err := os.Stat(etcNetns(ns)); err == nil {
@@ -308,6 +303,21 @@ func (tp *topology) leftovers() []string {
 		}
 	}
 	return left
+}
+
+// namespacesNamed lists the network namespaces whose names start with prefix.
+func namespacesNamed(prefix string) ([]string, error) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip netns list: %w", err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			names = append(names, f[0])
+		}
+	}
+	return names, nil
 }
 
 // hostNetwork is the host namespace's link names and routes, to show that

@@ -84,11 +84,13 @@ func buildImage(o options, binary string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
+	return withConfig(img, func(cf *v1.ConfigFile) {
+		configure(cf, o, arch)
+	})
+}
+
+// configure is the config of an image of o's binary for arch.
+func configure(cf *v1.ConfigFile, o options, arch string) {
 	cf.OS, cf.Architecture = "linux", arch
 	cf.Created = v1.Time{Time: o.created}
 	cf.Config.User = fmt.Sprintf("%d:%d", uid, uid)
@@ -110,6 +112,16 @@ func buildImage(o options, binary string) (v1.Image, error) {
 		"org.opencontainers.image.licenses":    "Apache-2.0",
 	}
 	cf.History = []v1.History{{Created: v1.Time{Time: o.created}, CreatedBy: "make image (tools/warpdns-image): /coredns, /etc/passwd, /etc/group", Comment: "no base image"}}
+}
+
+// withConfig is img with its config file changed by edit.
+func withConfig(img v1.Image, edit func(*v1.ConfigFile)) (v1.Image, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	edit(cf)
 	return mutate.ConfigFile(img, cf)
 }
 
@@ -156,6 +168,11 @@ func tarFiles(files []file, mtime time.Time) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+var goarch = map[elf.Machine]string{
+	elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64", elf.EM_386: "386", elf.EM_ARM: "arm",
+	elf.EM_PPC64: "ppc64le", elf.EM_S390: "s390x", elf.EM_RISCV: "riscv64",
+}
+
 // staticLinuxArch returns the GOARCH of a statically linked linux ELF
 // binary, and an error for anything else: with no base image there is no
 // dynamic loader or libc to link against.
@@ -170,21 +187,8 @@ func staticLinuxArch(path string) (string, error) {
 			return "", errors.New(path + " is dynamically linked; build it with CGO_ENABLED=0 (make build)")
 		}
 	}
-	switch f.Machine {
-	case elf.EM_X86_64:
-		return "amd64", nil
-	case elf.EM_AARCH64:
-		return "arm64", nil
-	case elf.EM_386:
-		return "386", nil
-	case elf.EM_ARM:
-		return "arm", nil
-	case elf.EM_PPC64:
-		return "ppc64le", nil
-	case elf.EM_S390:
-		return "s390x", nil
-	case elf.EM_RISCV:
-		return "riscv64", nil
+	if arch, ok := goarch[f.Machine]; ok {
+		return arch, nil
 	}
 	return "", fmt.Errorf("%s: unsupported machine %v", path, f.Machine)
 }

@@ -46,14 +46,14 @@ var platforms = []struct {
 // binary is a static ELF for its CPU, and that it runs (under qemu-user for
 // the other CPU, where installed).
 func TestImage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
 	root, err := cluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
-	defer cancel()
 	dir := t.TempDir()
-	args := []string{"run", ".", "-out", filepath.Join(dir, "warpdns-image.tar"), "-tag", "registry.example.com/warpdns:9.9.9", "-version", "9.9.9", "-revision", "0123abc"}
+	args := []string{"run", ".", "-out", "", "-tag", "registry.example.com/warpdns:9.9.9", "-version", "9.9.9", "-revision", "0123abc"}
 	for _, p := range platforms {
 		bin := filepath.Join(dir, "linux-"+p.arch, "coredns")
 		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w -X main.Version=9.9.9-test", "-o", bin, "./cmd/coredns")
@@ -65,14 +65,20 @@ func TestImage(t *testing.T) {
 		args = append(args, "-binary", bin)
 	}
 
-	archive := filepath.Join(dir, "warpdns-image.tar")
-	run := exec.CommandContext(ctx, "go", args...)
-	run.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
-	if msg, err := run.CombinedOutput(); err != nil {
-		t.Fatalf("go run ./warpdns-image: %v\n%s", err, msg)
-	} else {
+	makeImage := func(archive string) []byte {
+		args[3] = archive // -out
+		run := exec.CommandContext(ctx, "go", args...)
+		run.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
+		msg, err := run.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go run ./warpdns-image: %v\n%s", err, msg)
+		}
 		t.Logf("%s", msg)
+		data, _ := os.ReadFile(archive)
+		return data
 	}
+	archive := filepath.Join(dir, "warpdns-image.tar")
+	first := makeImage(archive)
 
 	layoutDir := filepath.Join(dir, "layout")
 	untar(t, archive, layoutDir)
@@ -153,16 +159,7 @@ func TestImage(t *testing.T) {
 	}
 
 	// The same image twice: same digest (fixed times and owners).
-	again := filepath.Join(dir, "again.tar")
-	args[3] = again
-	run2 := exec.CommandContext(ctx, "go", args...)
-	run2.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
-	if msg, err := run2.CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, msg)
-	}
-	a, _ := os.ReadFile(archive)
-	b, _ := os.ReadFile(again)
-	if !bytes.Equal(a, b) {
+	if !bytes.Equal(first, makeImage(filepath.Join(dir, "again.tar"))) {
 		t.Errorf("not reproducible: two runs wrote different tarballs")
 	}
 }
@@ -215,26 +212,7 @@ func checkImage(t *testing.T, img v1.Image, arch, rootfs string) string {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	files := map[string]*tar.Header{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[h.Name] = h
-		if h.Typeflag == tar.TypeReg {
-			p := filepath.Join(rootfs, h.Name)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			data, _ := io.ReadAll(tr)
-			if err := os.WriteFile(p, data, os.FileMode(h.Mode)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	files := extract(t, rc, rootfs)
 	names := slices.Sorted(maps.Keys(files))
 	t.Logf("layer: %v", names)
 	if h := files["coredns"]; h == nil || h.Mode&0o111 == 0 || h.Uid != 0 {
@@ -351,23 +329,31 @@ func untar(t *testing.T, archive, dir string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tr := tar.NewReader(f)
+	extract(t, f, dir)
+}
+
+// extract writes the regular files of the tar stream r below dir (with
+// their modes, readable by us) and returns every entry's header by name.
+func extract(t *testing.T, r io.Reader, dir string) map[string]*tar.Header {
+	t.Helper()
+	files := map[string]*tar.Header{}
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return
+			return files
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if h.Typeflag == tar.TypeDir {
-			os.MkdirAll(p, 0o755)
+		files[h.Name] = h
+		if h.Typeflag != tar.TypeReg {
 			continue
 		}
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		data, _ := io.ReadAll(tr)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		if err := os.WriteFile(p, data, os.FileMode(h.Mode)|0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

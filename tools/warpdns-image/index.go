@@ -101,13 +101,7 @@ func attestationManifest(subject v1.Hash, sbom []byte) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "unknown", "unknown"
-	return mutate.ConfigFile(img, cf)
+	return withConfig(img, func(cf *v1.ConfigFile) { cf.OS, cf.Architecture = "unknown", "unknown" })
 }
 
 // writeOCIArchive writes idx as an OCI image layout (oci-layout, index.json,
