@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	golog "log"
+	"maps"
 	"net/netip"
 	"os"
 	"reflect"
@@ -31,20 +32,10 @@ func TestParse(t *testing.T) {
 		{input: `headlessonly`, keys: []string{".:53", ".:5353"}, zones: []string{"."}},
 		{input: `headlessonly`, keys: []string{"cluster.local:5353"}, zones: []string{"cluster.local."}},
 		{input: `headlessonly cluster.local example.org`, keys: []string{"."}, zones: []string{"cluster.local.", "example.org."}},
-		{input: `headlessonly {
-			namespaces default platform
-			namespaces kube-system
-		}`, zones: []string{"."}, namespaces: []string{"default", "kube-system", "platform"}},
-		{input: `headlessonly {
-			fallback clusterip
-		}`, zones: []string{"."}, fallback: true},
-		{input: `headlessonly {
-			ports 5353 53
-			ports 8053
-		}`, keys: []string{".:53", "dns://.:5353", ".:8053"}, zones: []string{"."}, ports: []uint16{5353, 53, 8053}},
-		{input: `headlessonly {
-			ports 53 853
-		}`, keys: []string{".", "tls://."}, zones: []string{"."}, ports: []uint16{53, 853}},
+		{input: "headlessonly {\n namespaces default platform\n namespaces kube-system\n}", zones: []string{"."}, namespaces: []string{"default", "kube-system", "platform"}},
+		{input: "headlessonly {\n fallback clusterip\n}", zones: []string{"."}, fallback: true},
+		{input: "headlessonly {\n ports 5353 53\n ports 8053\n}", keys: []string{".:53", "dns://.:5353", ".:8053"}, zones: []string{"."}, ports: []uint16{5353, 53, 8053}},
+		{input: "headlessonly {\n ports 53 853\n}", keys: []string{".", "tls://."}, zones: []string{"."}, ports: []uint16{53, 853}},
 		{input: `headlessonly {
 			clients 10.0.0.0/8 10.1.2.3/8 fd00::/8
 			clients 192.0.2.7 2001:db8::1 ::ffff:192.0.2.8
@@ -71,11 +62,7 @@ func TestParse(t *testing.T) {
 		if !reflect.DeepEqual(h.Zones, tc.zones) {
 			t.Errorf("%q: zones %v, want %v", tc.input, h.Zones, tc.zones)
 		}
-		var namespaces []string
-		for ns := range h.namespaces {
-			namespaces = append(namespaces, ns)
-		}
-		if !sameStrings(namespaces, tc.namespaces) {
+		if namespaces := slices.Sorted(maps.Keys(h.namespaces)); !slices.Equal(namespaces, tc.namespaces) {
 			t.Errorf("%q: namespaces %v, want %v", tc.input, namespaces, tc.namespaces)
 		}
 		if h.fallback != tc.fallback {
@@ -92,22 +79,6 @@ func TestParse(t *testing.T) {
 			t.Errorf("%q: clients %v, want %v", tc.input, clients, tc.clients)
 		}
 	}
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]bool{}
-	for _, s := range a {
-		seen[s] = true
-	}
-	for _, s := range b {
-		if !seen[s] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSetupErrors(t *testing.T) {
@@ -184,8 +155,7 @@ func TestStartup(t *testing.T) {
 
 	requests := requestCount.WithLabelValues("dns://:0", "A")
 	before := value(requests)
-	m := new(dns.Msg)
-	m.SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
+	m := new(dns.Msg).SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
 	r, err := dns.Exchange(m, i.Servers()[0].LocalAddr().String())
 	if err != nil {
 		t.Fatalf("query: %v", err)
