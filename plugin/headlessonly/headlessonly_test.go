@@ -169,26 +169,23 @@ func TestUntouched(t *testing.T) {
 	h.namespaces = map[string]string{"testns": "Testfile:2"}
 	stock := newKubernetes(conn)
 
-	for _, q := range []struct {
-		name  string
-		qtype uint16
-	}{
-		{"web.other.svc.cluster.local.", dns.TypeA}, // namespace not selected
-		{"_http._tcp.web.other.svc.cluster.local.", dns.TypeSRV},
-		{"hl.testns.svc.cluster.local.", dns.TypeA},
-		{"_http._tcp.hl.testns.svc.cluster.local.", dns.TypeSRV},
-		{"ext.testns.svc.cluster.local.", dns.TypeA},
-		{"ext.testns.svc.cluster.local.", dns.TypeCNAME},
-		{"10-1-0-1.testns.pod.cluster.local.", dns.TypeA},
-		{"10.0.96.10.in-addr.arpa.", dns.TypePTR},
-		{"1.0.1.10.in-addr.arpa.", dns.TypePTR},
-		{"0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", dns.TypePTR},
-		{"example.org.", dns.TypeA},
+	for _, q := range []test.Case{
+		{Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA}, // namespace not selected
+		{Qname: "_http._tcp.web.other.svc.cluster.local.", Qtype: dns.TypeSRV},
+		{Qname: "hl.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "_http._tcp.hl.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		{Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeCNAME},
+		{Qname: "10-1-0-1.testns.pod.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR},
+		{Qname: "1.0.1.10.in-addr.arpa.", Qtype: dns.TypePTR},
+		{Qname: "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", Qtype: dns.TypePTR},
+		{Qname: "example.org.", Qtype: dns.TypeA},
 	} {
-		r := new(dns.Msg).SetQuestion(q.name, q.qtype)
+		r := q.Msg()
 		_, got := ask(h, r, false)
 		if _, want := ask(stock, r, false); got != want {
-			t.Errorf("%s %s: %s\nstock: %s", dns.TypeToString[q.qtype], q.name, got, want)
+			t.Errorf("%s %s: %s\nstock: %s", dns.TypeToString[q.Qtype], q.Qname, got, want)
 		}
 	}
 }
@@ -281,20 +278,17 @@ func TestMetrics(t *testing.T) {
 	h := newPlugin(newCluster(false))
 	const server = "dns://:15353"
 	ctx := context.WithValue(context.Background(), dnsserver.Key{}, &dnsserver.Server{Addr: server})
-	for _, q := range []struct {
-		name  string
-		qtype uint16
-	}{
-		{"web.testns.svc.cluster.local.", dns.TypeA},
-		{"empty.testns.svc.cluster.local.", dns.TypeA},
-		{"noslice.testns.svc.cluster.local.", dns.TypeAAAA},
-		{"_http._tcp.empty.testns.svc.cluster.local.", dns.TypeSRV},
-		{"empty.testns.svc.cluster.local.", dns.TypeMX},
-		{"hl.testns.svc.cluster.local.", dns.TypeA}, // headless: not ours, still counted as a request
-		{"10.0.96.10.in-addr.arpa.", dns.TypePTR},   // passed on
-		{"example.org.", dns.TypeA},                 // passed on
+	for _, q := range []test.Case{
+		{Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeAAAA},
+		{Qname: "_http._tcp.empty.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		{Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeMX},
+		{Qname: "hl.testns.svc.cluster.local.", Qtype: dns.TypeA}, // headless: not ours, still counted as a request
+		{Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR},   // passed on
+		{Qname: "example.org.", Qtype: dns.TypeA},                 // passed on
 	} {
-		h.ServeDNS(ctx, dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(q.name, q.qtype))
+		h.ServeDNS(ctx, dnstest.NewRecorder(&test.ResponseWriter{}), q.Msg())
 	}
 
 	for _, c := range []struct {
@@ -386,9 +380,7 @@ func TestAnswerCacheConcurrent(t *testing.T) {
 	h := newPlugin(conn)
 	var wg sync.WaitGroup
 	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 200 {
 				r := new(dns.Msg).SetQuestion([]string{"web.testns.svc.cluster.local.", "np.testns.svc.cluster.local."}[(g+i)%2], dns.TypeA)
 				rec := dnstest.NewRecorder(&test.ResponseWriter{})
@@ -398,14 +390,12 @@ func TestAnswerCacheConcurrent(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for i := range 50 {
 			atomic.StoreInt64(&conn.modified, int64(10+i)) // as the informer moves the stamp
 		}
-	}()
+	})
 	wg.Wait()
 }
