@@ -63,24 +63,13 @@ func TestParse(t *testing.T) {
 			t.Errorf("%q: unexpected error: %v", tc.input, err)
 			continue
 		}
-		if !reflect.DeepEqual(h.Zones, tc.zones) {
-			t.Errorf("%q: zones %v, want %v", tc.input, h.Zones, tc.zones)
-		}
-		if namespaces := slices.Sorted(maps.Keys(h.namespaces)); !slices.Equal(namespaces, tc.namespaces) {
-			t.Errorf("%q: namespaces %v, want %v", tc.input, namespaces, tc.namespaces)
-		}
-		if h.fallback != tc.fallback {
-			t.Errorf("%q: fallback %t, want %t", tc.input, h.fallback, tc.fallback)
-		}
-		if !reflect.DeepEqual(h.ports, tc.ports) {
-			t.Errorf("%q: ports %v, want %v", tc.input, h.ports, tc.ports)
-		}
 		var clients []string
 		for _, p := range h.clients {
 			clients = append(clients, p.String())
 		}
-		if !reflect.DeepEqual(clients, tc.clients) {
-			t.Errorf("%q: clients %v, want %v", tc.input, clients, tc.clients)
+		got := []any{h.Zones, slices.Sorted(maps.Keys(h.namespaces)), h.fallback, h.ports, clients}
+		if want := []any{tc.zones, tc.namespaces, tc.fallback, tc.ports, tc.clients}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: zones, namespaces, fallback, ports, clients\n  %v\nwant\n  %v", tc.input, got, want)
 		}
 	}
 }
