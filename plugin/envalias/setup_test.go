@@ -40,23 +40,16 @@ func TestParse(t *testing.T) {
 	} {
 		c := caddy.NewTestController("dns", tc.input)
 		c.ServerBlockKeys = []string{"cluster.local:53"}
-		e, err := parse(c)
-		if err != nil {
+		if err := setup(c); err != nil {
 			t.Fatalf("%q: unexpected error: %s", tc.input, err)
 		}
-		if !reflect.DeepEqual(e, tc.want) {
+		plugins := dnsserver.GetConfig(c).Plugin
+		if len(plugins) != 1 {
+			t.Fatalf("%q: %d plugins added, want 1", tc.input, len(plugins))
+		}
+		if e := plugins[0](nil); !reflect.DeepEqual(e, tc.want) {
 			t.Errorf("%q: parsed\n  %+v\nwant\n  %+v", tc.input, e, tc.want)
 		}
-	}
-}
-
-func TestSetup(t *testing.T) {
-	c := caddy.NewTestController("dns", "envalias stg")
-	if err := setup(c); err != nil {
-		t.Fatalf("unexpected error: %s", err)
-	}
-	if n := len(dnsserver.GetConfig(c).Plugin); n != 1 {
-		t.Errorf("%d plugins added, want 1", n)
 	}
 }
 
