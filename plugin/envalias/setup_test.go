@@ -3,12 +3,14 @@ package envalias
 import (
 	"context"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/kubernetes"
 	"github.com/coredns/coredns/plugin/kubernetes/object"
@@ -22,126 +24,63 @@ import (
 
 func TestParse(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		input   string
-		envs    []string
-		sep     string
-		zones   []string
-		domains []string
+	local := []string{"cluster.local."}
+	for _, tc := range []struct {
+		input string
+		want  *Envalias
 	}{
-		{`envalias stg`, []string{"stg"}, "-", []string{"cluster.local."}, nil},
-		{`envalias STG prd`, []string{"stg", "prd"}, "-", []string{"cluster.local."}, nil},
-		{`envalias stg stg-eu dev`, []string{"stg-eu", "stg", "dev"}, "-", []string{"cluster.local."}, nil},
-		{`envalias stg {
-			separator --
-		}`, []string{"stg"}, "--", []string{"cluster.local."}, nil},
-		{`envalias stg {
-			separator _
-			zones Cluster.Local example.org.
-			domain k8s.example.com k8s.example.net.
-		}`, []string{"stg"}, "_", []string{"cluster.local.", "example.org."}, []string{"k8s.example.com.", "k8s.example.net."}},
-	}
-	for i, tc := range tests {
+		{"envalias stg", &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg"}, sep: "-"}}},
+		{"envalias STG prd", &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg", "prd"}, sep: "-"}}},
+		{"envalias stg stg-eu dev", &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg-eu", "stg", "dev"}, sep: "-"}}},
+		{"envalias stg {\n separator --\n}", &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg"}, sep: "--"}}},
+		{"envalias stg {\n separator _\n zones Cluster.Local example.org.\n domain k8s.example.com k8s.example.net.\n}", &Envalias{
+			Zones:   []string{"cluster.local.", "example.org."},
+			aliaser: aliaser{envs: []string{"stg"}, sep: "_", domains: []string{"k8s.example.com.", "k8s.example.net."}},
+		}},
+	} {
 		c := caddy.NewTestController("dns", tc.input)
 		c.ServerBlockKeys = []string{"cluster.local:53"}
-		e, err := parse(c)
-		if err != nil {
-			t.Fatalf("test %d: unexpected error: %s", i, err)
+		if err := setup(c); err != nil {
+			t.Fatalf("%q: unexpected error: %s", tc.input, err)
 		}
-		if !slices.Equal(e.envs, tc.envs) {
-			t.Errorf("test %d: envs %v, want %v", i, e.envs, tc.envs)
+		plugins := dnsserver.GetConfig(c).Plugin
+		if len(plugins) != 1 {
+			t.Fatalf("%q: %d plugins added, want 1", tc.input, len(plugins))
 		}
-		if e.sep != tc.sep {
-			t.Errorf("test %d: separator %q, want %q", i, e.sep, tc.sep)
+		if e := plugins[0](nil); !reflect.DeepEqual(e, tc.want) {
+			t.Errorf("%q: parsed\n  %+v\nwant\n  %+v", tc.input, e, tc.want)
 		}
-		if !slices.Equal(e.Zones, tc.zones) {
-			t.Errorf("test %d: zones %v, want %v", i, e.Zones, tc.zones)
-		}
-		if !slices.Equal(e.domains, tc.domains) {
-			t.Errorf("test %d: domains %v, want %v", i, e.domains, tc.domains)
-		}
-	}
-}
-
-func TestSetup(t *testing.T) {
-	c := caddy.NewTestController("dns", "envalias stg")
-	if err := setup(c); err != nil {
-		t.Fatalf("unexpected error: %s", err)
-	}
-	if n := len(dnsserver.GetConfig(c).Plugin); n != 1 {
-		t.Errorf("%d plugins added, want 1", n)
 	}
 }
 
 func TestSetupErrors(t *testing.T) {
 	t.Parallel()
-	const prefix = "plugin/envalias: Testfile:"
-	tests := []struct {
-		input string
-		err   string
+	for _, tc := range []struct {
+		input, err string
 	}{
-		{`envalias`, "1 - Error during parsing: at least one ENV is required"},
-		{`envalias {
-			separator -
-		}`, "1 - Error during parsing: at least one ENV is required"},
-		{`envalias stg_x`, `1 - Error during parsing: ENV "stg_x" is not a valid DNS label`},
-		{`envalias -stg`, `1 - Error during parsing: ENV "-stg" is not a valid DNS label`},
-		{`envalias stg.eu`, `1 - Error during parsing: ENV "stg.eu" is not a valid DNS label`},
-		{`envalias stg prd STG`, `1 - Error during parsing: ENV "stg" is given more than once`},
-		{`envalias stg {
-			separator
-		}`, "2 - Error during parsing: Wrong argument count or unexpected line ending after 'separator'"},
-		{`envalias stg {
-			separator ""
-		}`, "2 - Error during parsing: separator must not be empty"},
-		{`envalias stg {
-			separator .
-		}`, `2 - Error during parsing: separator "." may only contain letters, digits, "-" and "_"`},
-		{`envalias stg {
-			separator -.
-		}`, `2 - Error during parsing: separator "-." may only contain letters, digits, "-" and "_"`},
-		{`envalias stg {
-			separator - _
-		}`, "2 - Error during parsing: Wrong argument count or unexpected line ending after '_'"},
-		{`envalias stg {
-			separator -
-			separator _
-		}`, "3 - Error during parsing: separator is given more than once"},
-		{`envalias stg {
-			zones cluster.local
-			zones example.org
-		}`, "3 - Error during parsing: zones is given more than once"},
-		{`envalias stg {
-			domain k8s.example.com
-			domain example.net
-		}`, "3 - Error during parsing: domain is given more than once"},
-		{`envalias stg {
-			zones
-		}`, "2 - Error during parsing: Wrong argument count or unexpected line ending after 'zones'"},
-		{`envalias stg {
-			zones cluster.local:53
-		}`, `2 - Error during parsing: "cluster.local:53" is not a domain name`},
-		{`envalias stg {
-			domain .
-		}`, "2 - Error during parsing: domain must not be the root zone"},
-		{`envalias stg {
-			separator -
-			zones cluster.local
-			sepparator _
-		}`, `4 - Error during parsing: unknown option "sepparator"`},
-		{`envalias stg {
-			fallthrough
-		}`, `2 - Error during parsing: unknown option "fallthrough"`},
-	}
-	for i, tc := range tests {
-		c := caddy.NewTestController("dns", tc.input)
-		err := setup(c)
-		if err == nil {
-			t.Errorf("test %d: expected error %q, got none", i, tc.err)
-			continue
-		}
-		if want := prefix + tc.err; err.Error() != want {
-			t.Errorf("test %d: error\n  %q\nwant\n  %q", i, err, want)
+		{"envalias", "1 - Error during parsing: at least one ENV is required"},
+		{"envalias {\n separator -\n}", "1 - Error during parsing: at least one ENV is required"},
+		{"envalias stg_x", `1 - Error during parsing: ENV "stg_x" is not a valid DNS label`},
+		{"envalias -stg", `1 - Error during parsing: ENV "-stg" is not a valid DNS label`},
+		{"envalias stg.eu", `1 - Error during parsing: ENV "stg.eu" is not a valid DNS label`},
+		{"envalias stg prd STG", `1 - Error during parsing: ENV "stg" is given more than once`},
+		{"envalias stg {\n separator\n}", "2 - Error during parsing: Wrong argument count or unexpected line ending after 'separator'"},
+		{"envalias stg {\n separator \"\"\n}", "2 - Error during parsing: separator must not be empty"},
+		{"envalias stg {\n separator .\n}", `2 - Error during parsing: separator "." may only contain letters, digits, "-" and "_"`},
+		{"envalias stg {\n separator -.\n}", `2 - Error during parsing: separator "-." may only contain letters, digits, "-" and "_"`},
+		{"envalias stg {\n separator - _\n}", "2 - Error during parsing: Wrong argument count or unexpected line ending after '_'"},
+		{"envalias stg {\n separator -\n separator _\n}", "3 - Error during parsing: separator is given more than once"},
+		{"envalias stg {\n zones cluster.local\n zones example.org\n}", "3 - Error during parsing: zones is given more than once"},
+		{"envalias stg {\n domain k8s.example.com\n domain example.net\n}", "3 - Error during parsing: domain is given more than once"},
+		{"envalias stg {\n zones\n}", "2 - Error during parsing: Wrong argument count or unexpected line ending after 'zones'"},
+		{"envalias stg {\n zones cluster.local:53\n}", `2 - Error during parsing: "cluster.local:53" is not a domain name`},
+		{"envalias stg {\n domain .\n}", "2 - Error during parsing: domain must not be the root zone"},
+		{"envalias stg {\n separator -\n zones cluster.local\n sepparator _\n}", `4 - Error during parsing: unknown option "sepparator"`},
+		{"envalias stg {\n fallthrough\n}", `2 - Error during parsing: unknown option "fallthrough"`},
+	} {
+		err := setup(caddy.NewTestController("dns", tc.input))
+		if want := "plugin/envalias: Testfile:" + tc.err; err == nil || err.Error() != want {
+			t.Errorf("%q: error\n  %v\nwant\n  %q", tc.input, err, want)
 		}
 	}
 
@@ -241,11 +180,8 @@ func TestKubeServices(t *testing.T) {
 		"stg-db.platform.svc.cluster.local.":  "stg-db.platform.svc.cluster.local.",
 		"stg-api.platform.svc.cluster.local.": "api.platform.svc.cluster.local.",
 	} {
-		next := e.Next.(*kubeFake)
-		req := new(dns.Msg)
-		req.SetQuestion(q, dns.TypeA)
-		e.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), req)
-		if got := next.req.Question[0].Name; got != want {
+		e.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(q, dns.TypeA))
+		if got := e.Next.(*kubeFake).req.Question[0].Name; got != want {
 			t.Errorf("%s: kubernetes was asked for %q, want %q", q, got, want)
 		}
 	}
@@ -264,36 +200,25 @@ func TestReadmeExamples(t *testing.T) {
 		t.Fatalf("found %d Corefiles in README.md", len(blocks))
 	}
 	for _, b := range blocks {
-		lines := strings.Split(b[1], "\n")
-		keys := strings.Fields(strings.TrimSuffix(lines[0], "{"))
-		var stanza []string
-		var kube []string
-		for i, l := range lines {
-			f := strings.Fields(l)
-			switch {
-			case len(f) > 0 && f[0] == "envalias":
-				stanza = []string{l}
-				for j := i + 1; strings.HasSuffix(l, "{") && j < len(lines); j++ {
-					stanza = append(stanza, lines[j])
-					if strings.TrimSpace(lines[j]) == "}" {
-						break
-					}
-				}
-			case len(f) > 1 && f[0] == "kubernetes":
-				for _, z := range f[1:] {
-					if z != "{" {
-						kube = append(kube, dns.Fqdn(z))
-					}
-				}
-			}
+		sbs, err := caddyfile.Parse("README.md", strings.NewReader(b[1]), nil)
+		if err != nil || len(sbs) != 1 {
+			t.Fatalf("README Corefile %q: %d server blocks, %v", b[1], len(sbs), err)
 		}
-		c := caddy.NewTestController("dns", strings.Join(stanza, "\n"))
+		keys := sbs[0].Keys
+		kube := caddyfile.NewDispenserTokens("README.md", sbs[0].Tokens["kubernetes"])
+		kube.Next()
+		zones := kube.RemainingArgs()
+		for i := range zones {
+			zones[i] = dns.Fqdn(zones[i])
+		}
+		c := caddy.NewTestController("dns", "")
+		c.Dispenser = caddyfile.NewDispenserTokens("README.md", sbs[0].Tokens["envalias"])
 		c.ServerBlockKeys = keys
 		e, err := parse(c)
 		if err != nil {
 			t.Fatalf("README Corefile %v: %s", keys, err)
 		}
-		if err := e.onStartup(kubernetes.New(kube)); err != nil {
+		if err := e.onStartup(kubernetes.New(zones)); err != nil {
 			t.Errorf("README Corefile %v: %s", keys, err)
 		}
 	}

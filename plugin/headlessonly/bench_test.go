@@ -5,6 +5,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
@@ -18,8 +19,7 @@ import (
 func BenchmarkSelected(b *testing.B) {
 	h := newPlugin(newCluster(false))
 	h.ports = []uint16{5353}
-	r := new(dns.Msg)
-	r.SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
+	r := new(dns.Msg).SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
 	w := &addrWriter{local: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 5353}}
 	if !h.selected(w, r) {
 		b.Fatal("not selected")
@@ -45,11 +45,25 @@ func BenchmarkSvcIndexHeadless(b *testing.B) {
 	}
 }
 
+func BenchmarkServeDNSHeadless(b *testing.B) {
+	benchmarkServeDNS(b, newPlugin(newCluster(false)), &test.ResponseWriter{}, "web.testns.svc.cluster.local.", dns.TypeA)
+}
+
+// BenchmarkServeDNSStock is the same query answered by the kubernetes plugin alone.
+func BenchmarkServeDNSStock(b *testing.B) {
+	benchmarkServeDNS(b, newKubernetes(newCluster(false)), &test.ResponseWriter{}, "web.testns.svc.cluster.local.", dns.TypeA)
+}
+
+// BenchmarkServeDNSStockHeadless is the same query for a headless Service, the answer we copy.
+func BenchmarkServeDNSStockHeadless(b *testing.B) {
+	benchmarkServeDNS(b, newKubernetes(newCluster(true)), &test.ResponseWriter{}, "web.testns.svc.cluster.local.", dns.TypeA)
+}
+
 // BenchmarkServeDNSHeadlessSRV and BenchmarkServeDNSStockHeadlessSRV: the
 // SRV answer (targets and their A records) through headlessonly, and stock
 // kubernetes' for the same Service created headless.
 func BenchmarkServeDNSHeadlessSRV(b *testing.B) {
-	benchmarkServeDNSType(b, newPlugin(newCluster(false)), "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
+	benchmarkServeDNS(b, newPlugin(newCluster(false)), &test.ResponseWriter{}, "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
 }
 
 // BenchmarkServeDNSHeadlessSRVUncached: the same, made by the kubernetes plugin every time (an
@@ -57,19 +71,23 @@ func BenchmarkServeDNSHeadlessSRV(b *testing.B) {
 func BenchmarkServeDNSHeadlessSRVUncached(b *testing.B) {
 	conn := newCluster(false)
 	conn.modified = 1 << 62
-	benchmarkServeDNSType(b, newPlugin(conn), "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
+	benchmarkServeDNS(b, newPlugin(conn), &test.ResponseWriter{}, "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
 }
 
 func BenchmarkServeDNSStockHeadlessSRV(b *testing.B) {
-	benchmarkServeDNSType(b, newKubernetes(newCluster(true)), "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
+	benchmarkServeDNS(b, newKubernetes(newCluster(true)), &test.ResponseWriter{}, "_http._tcp.web.testns.svc.cluster.local.", dns.TypeSRV)
 }
 
-func benchmarkServeDNSType(b *testing.B, h interface {
-	ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, error)
-}, name string, qtype uint16) {
-	r := new(dns.Msg)
-	r.SetQuestion(name, qtype)
-	w := &test.ResponseWriter{}
+// BenchmarkServeDNSNotSelected measures what we add to the queries of the other listener.
+func BenchmarkServeDNSNotSelected(b *testing.B) {
+	h := newPlugin(newCluster(false))
+	h.ports = []uint16{5353}
+	h.Next = test.HandlerFunc(func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) { return 0, nil })
+	benchmarkServeDNS(b, h, &addrWriter{local: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 53}}, "web.testns.svc.cluster.local.", dns.TypeA)
+}
+
+func benchmarkServeDNS(b *testing.B, h plugin.Handler, w dns.ResponseWriter, name string, qtype uint16) {
+	r := new(dns.Msg).SetQuestion(name, qtype)
 	ctx := context.Background()
 	if rcode, err := h.ServeDNS(ctx, w, r); rcode != dns.RcodeSuccess || err != nil {
 		b.Fatalf("rcode %d, %v", rcode, err)

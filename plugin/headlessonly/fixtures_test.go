@@ -2,7 +2,6 @@ package headlessonly
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -25,25 +24,14 @@ import (
 // API objects with the cache's own converters (object.ToService, object.EndpointSliceToEndpoints),
 // so readiness filtering is the cache's, not ours.
 type fakeConn struct {
-	svcs     []*object.Service
-	eps      []*object.Endpoints
-	modified int64 // Modified(); 0 means 3, an instant long past
+	kubedns.Controller // nil: what the kubernetes plugin does not call here panics
+	svcs               []*object.Service
+	eps                []*object.Endpoints
+	modified           int64 // Modified(); 0 means 3, an instant long past
 }
 
-var _ kubedns.Controller = (*fakeConn)(nil)
-
-func (c *fakeConn) ServiceList() []*object.Service              { return c.svcs }
-func (c *fakeConn) EndpointsList() []*object.Endpoints          { return c.eps }
-func (*fakeConn) ServiceImportList() []*object.ServiceImport    { return nil }
-func (*fakeConn) SvcExtIndexReverse(string) []*object.Service   { return nil }
-func (*fakeConn) SvcImportIndex(string) []*object.ServiceImport { return nil }
-func (*fakeConn) PodIndex(string) []*object.Pod                 { return nil }
-func (*fakeConn) McEpIndex(string) []*object.MultiClusterEndpoints {
-	return nil
-}
-func (*fakeConn) Run()            {}
 func (*fakeConn) HasSynced() bool { return true }
-func (*fakeConn) Stop() error     { return nil }
+
 func (c *fakeConn) Modified(mode kubernetes.ModifiedMode) int64 {
 	if mode != kubernetes.ModifiedInternal {
 		return 0
@@ -52,9 +40,6 @@ func (c *fakeConn) Modified(mode kubernetes.ModifiedMode) int64 {
 		return m
 	}
 	return 3
-}
-func (*fakeConn) GetNodeByName(context.Context, string) (*api.Node, error) {
-	return nil, errors.New("no nodes")
 }
 
 func (*fakeConn) GetNamespaceByName(name string) (*object.Namespace, error) {
@@ -65,37 +50,26 @@ func (*fakeConn) GetNamespaceByName(name string) (*object.Namespace, error) {
 }
 
 // The index functions return fresh slices, as the informer indexer does.
-func (c *fakeConn) SvcIndex(key string) (out []*object.Service) {
-	for _, s := range c.svcs {
-		if s.Index == key {
-			out = append(out, s)
-		}
-	}
-	return out
+func (c *fakeConn) SvcIndex(key string) []*object.Service {
+	return filter(c.svcs, func(s *object.Service) bool { return s.Index == key })
 }
 
-func (c *fakeConn) SvcIndexReverse(ip string) (out []*object.Service) {
-	for _, s := range c.svcs {
-		if slices.Contains(s.ClusterIPs, ip) {
-			out = append(out, s)
-		}
-	}
-	return out
+func (c *fakeConn) SvcIndexReverse(ip string) []*object.Service {
+	return filter(c.svcs, func(s *object.Service) bool { return slices.Contains(s.ClusterIPs, ip) })
 }
 
-func (c *fakeConn) EpIndex(key string) (out []*object.Endpoints) {
-	for _, e := range c.eps {
-		if e.Index == key {
-			out = append(out, e)
-		}
-	}
-	return out
+func (c *fakeConn) EpIndex(key string) []*object.Endpoints {
+	return filter(c.eps, func(e *object.Endpoints) bool { return e.Index == key })
 }
 
-func (c *fakeConn) EpIndexReverse(ip string) (out []*object.Endpoints) {
-	for _, e := range c.eps {
-		if slices.Contains(e.IndexIP, ip) {
-			out = append(out, e)
+func (c *fakeConn) EpIndexReverse(ip string) []*object.Endpoints {
+	return filter(c.eps, func(e *object.Endpoints) bool { return slices.Contains(e.IndexIP, ip) })
+}
+
+func filter[T any](all []T, keep func(T) bool) (out []T) {
+	for _, o := range all {
+		if keep(o) {
+			out = append(out, o)
 		}
 	}
 	return out
@@ -149,12 +123,7 @@ func endpointSlice(name, svc, ns string, eps ...discovery.Endpoint) *object.Endp
 	return o.(*object.Endpoints)
 }
 
-var (
-	yes = boolPtr(true)
-	no  = boolPtr(false)
-)
-
-func boolPtr(b bool) *bool { return &b }
+var yes, no = new(true), new(false)
 
 // newCluster returns the test cluster. With headless, every Service that has a ClusterIP is created
 // headless instead: the cluster a stock CoreDNS would need to give the answers we want.
@@ -211,8 +180,7 @@ func newCluster(headless bool) *fakeConn {
 type fakeUpstream struct{}
 
 func (fakeUpstream) Lookup(_ context.Context, state request.Request, name string, typ uint16) (*dns.Msg, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, typ)
+	m := new(dns.Msg).SetQuestion(name, typ)
 	if typ == dns.TypeA && name == "example.org." {
 		m.Answer = []dns.RR{test.A("example.org. 300 IN A 192.0.2.10")}
 	}

@@ -2,6 +2,7 @@ package headlessonly
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
@@ -24,37 +26,23 @@ const soa = "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.lo
 
 var headlessCases = []test.Case{
 	// Two slices, one address in both, one not ready: each ready address once.
-	{
-		Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{
-			test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.1"),
-			test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.2"),
-			test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.3"),
-		},
-	},
+	{Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{
+		test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.1"),
+		test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.2"),
+		test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.3"),
+	}},
 	// IPv4-only Service: NODATA for AAAA.
-	{
-		Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeAAAA,
-		Ns: []dns.RR{test.SOA(soa)},
-	},
+	{Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeAAAA, Ns: []dns.RR{test.SOA(soa)}},
 	// Dual-stack: each family from its own slice.
-	{
-		Qname: "dual.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("dual.testns.svc.cluster.local. 5 IN A 10.2.0.1")},
-	},
-	{
-		Qname: "dual.testns.svc.cluster.local.", Qtype: dns.TypeAAAA,
-		Answer: []dns.RR{test.AAAA("dual.testns.svc.cluster.local. 5 IN AAAA fd00:10::1")},
-	},
+	{Qname: "dual.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("dual.testns.svc.cluster.local. 5 IN A 10.2.0.1")}},
+	{Qname: "dual.testns.svc.cluster.local.", Qtype: dns.TypeAAAA,
+		Answer: []dns.RR{test.AAAA("dual.testns.svc.cluster.local. 5 IN AAAA fd00:10::1")}},
 	// NodePort and LoadBalancer Services have a ClusterIP too.
-	{
-		Qname: "np.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")},
-	},
-	{
-		Qname: "lb.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("lb.testns.svc.cluster.local. 5 IN A 10.6.0.2")},
-	},
+	{Qname: "np.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")}},
+	{Qname: "lb.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("lb.testns.svc.cluster.local. 5 IN A 10.6.0.2")}},
 	// SRV carries the endpoint's port (8080, the targetPort), not the Service's 80, and one
 	// target per ready endpoint, with its address in the additional section. The weight is
 	// what stock computes before dropping the duplicate: 100/4 each.
@@ -83,67 +71,31 @@ var headlessCases = []test.Case{
 		},
 	},
 	// No such port.
-	{
-		Qname: "_grpc._tcp.web.testns.svc.cluster.local.", Qtype: dns.TypeSRV,
-		Rcode: dns.RcodeNameError,
-		Ns:    []dns.RR{test.SOA(soa)},
-	},
+	{Qname: "_grpc._tcp.web.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	// The SRV targets resolve.
-	{
-		Qname: "10-1-0-3.web.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("10-1-0-3.web.testns.svc.cluster.local. 5 IN A 10.1.0.3")},
-	},
-	{
-		Qname: "10-1-0-9.web.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Rcode: dns.RcodeNameError,
-		Ns:    []dns.RR{test.SOA(soa)},
-	},
+	{Qname: "10-1-0-3.web.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("10-1-0-3.web.testns.svc.cluster.local. 5 IN A 10.1.0.3")}},
+	{Qname: "10-1-0-9.web.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	// No ready endpoint: what stock answers for an empty headless Service.
-	{
-		Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Rcode: dns.RcodeNameError,
-		Ns:    []dns.RR{test.SOA(soa)},
-	},
-	{
-		Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Rcode: dns.RcodeNameError,
-		Ns:    []dns.RR{test.SOA(soa)},
-	},
+	{Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
+	{Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	// Every namespace by default.
-	{
-		Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("web.other.svc.cluster.local. 5 IN A 10.4.0.1")},
-	},
+	{Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("web.other.svc.cluster.local. 5 IN A 10.4.0.1")}},
 	// Untouched: headless, ExternalName, nonexistent, reverse, outside the zone.
-	{
-		Qname: "hl.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("hl.testns.svc.cluster.local. 5 IN A 10.3.0.1")},
-	},
-	{
-		Qname: "hl-0.hl.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("hl-0.hl.testns.svc.cluster.local. 5 IN A 10.3.0.1")},
-	},
-	{
-		Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{
-			test.A("example.org. 300 IN A 192.0.2.10"), // sorted: SortAndCheck sorts the answer
-			test.CNAME("ext.testns.svc.cluster.local. 5 IN CNAME example.org."),
-		},
-	},
-	{
-		Qname: "nope.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Rcode: dns.RcodeNameError,
-		Ns:    []dns.RR{test.SOA(soa)},
-	},
-	{
-		Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR,
-		Answer: []dns.RR{test.PTR("10.0.96.10.in-addr.arpa. 5 IN PTR web.testns.svc.cluster.local.")},
-	},
-	{
-		Qname: "example.org.", Qtype: dns.TypeA,
-		Rcode:  dns.RcodeRefused,
-		Answer: []dns.RR{test.TXT("example.org. 0 IN TXT passed")},
-	},
+	{Qname: "hl.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("hl.testns.svc.cluster.local. 5 IN A 10.3.0.1")}},
+	{Qname: "hl-0.hl.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("hl-0.hl.testns.svc.cluster.local. 5 IN A 10.3.0.1")}},
+	{Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{
+		test.A("example.org. 300 IN A 192.0.2.10"), // sorted: SortAndCheck sorts the answer
+		test.CNAME("ext.testns.svc.cluster.local. 5 IN CNAME example.org."),
+	}},
+	{Qname: "nope.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
+	{Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR,
+		Answer: []dns.RR{test.PTR("10.0.96.10.in-addr.arpa. 5 IN PTR web.testns.svc.cluster.local.")}},
+	{Qname: "example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused,
+		Answer: []dns.RR{test.TXT("example.org. 0 IN TXT passed")}},
 }
 
 func TestServeDNS(t *testing.T) {
@@ -190,23 +142,22 @@ func TestSameAsStockHeadless(t *testing.T) {
 	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT, dns.TypeCNAME, dns.TypeMX, dns.TypeNS, dns.TypeSOA, dns.TypeHTTPS, dns.TypeANY}
 	for _, name := range names {
 		for _, qt := range types {
-			r := new(dns.Msg)
-			r.SetQuestion(name, qt)
+			r := new(dns.Msg).SetQuestion(name, qt)
 			r.SetEdns0(4096, false)
-
-			got := dnstest.NewRecorder(&test.ResponseWriter{TCP: true})
-			want := dnstest.NewRecorder(&test.ResponseWriter{TCP: true})
-			gotRcode, gotErr := h.ServeDNS(context.Background(), got, r.Copy())
-			wantRcode, wantErr := stock.ServeDNS(context.Background(), want, r.Copy())
-			if gotRcode != wantRcode || (gotErr == nil) != (wantErr == nil) {
-				t.Errorf("%s %s: rcode %d, %v; stock headless %d, %v", dns.TypeToString[qt], name, gotRcode, gotErr, wantRcode, wantErr)
-				continue
-			}
-			if (got.Msg == nil) != (want.Msg == nil) || got.Msg != nil && got.Msg.String() != want.Msg.String() {
-				t.Errorf("%s %s:\n%v\nstock headless:\n%v", dns.TypeToString[qt], name, got.Msg, want.Msg)
+			_, got := ask(h, r, true)
+			if _, want := ask(stock, r, true); got != want {
+				t.Errorf("%s %s: %s\nstock headless: %s", dns.TypeToString[qt], name, got, want)
 			}
 		}
 	}
+}
+
+// ask returns h's reply to a copy of r, and, to compare with another's, the rcode, whether
+// ServeDNS failed and the reply as text.
+func ask(h plugin.Handler, r *dns.Msg, tcp bool) (*dns.Msg, string) {
+	rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: tcp})
+	rcode, err := h.ServeDNS(context.Background(), rec, r.Copy())
+	return rec.Msg, fmt.Sprintf("rcode %d, failed %t\n%v", rcode, err != nil, rec.Msg)
 }
 
 // TestUntouched checks that what we do not serve is answered exactly as without us.
@@ -218,86 +169,32 @@ func TestUntouched(t *testing.T) {
 	h.namespaces = map[string]string{"testns": "Testfile:2"}
 	stock := newKubernetes(conn)
 
-	for _, q := range []struct {
-		name  string
-		qtype uint16
-	}{
-		{"web.other.svc.cluster.local.", dns.TypeA}, // namespace not selected
-		{"_http._tcp.web.other.svc.cluster.local.", dns.TypeSRV},
-		{"hl.testns.svc.cluster.local.", dns.TypeA},
-		{"_http._tcp.hl.testns.svc.cluster.local.", dns.TypeSRV},
-		{"ext.testns.svc.cluster.local.", dns.TypeA},
-		{"ext.testns.svc.cluster.local.", dns.TypeCNAME},
-		{"10-1-0-1.testns.pod.cluster.local.", dns.TypeA},
-		{"10.0.96.10.in-addr.arpa.", dns.TypePTR},
-		{"1.0.1.10.in-addr.arpa.", dns.TypePTR},
-		{"0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", dns.TypePTR},
-		{"example.org.", dns.TypeA},
+	for _, q := range []test.Case{
+		{Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA}, // namespace not selected
+		{Qname: "_http._tcp.web.other.svc.cluster.local.", Qtype: dns.TypeSRV},
+		{Qname: "hl.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "_http._tcp.hl.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		{Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeCNAME},
+		{Qname: "10-1-0-1.testns.pod.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR},
+		{Qname: "1.0.1.10.in-addr.arpa.", Qtype: dns.TypePTR},
+		{Qname: "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", Qtype: dns.TypePTR},
+		{Qname: "example.org.", Qtype: dns.TypeA},
 	} {
-		r := new(dns.Msg)
-		r.SetQuestion(q.name, q.qtype)
-		got := dnstest.NewRecorder(&test.ResponseWriter{})
-		want := dnstest.NewRecorder(&test.ResponseWriter{})
-		h.ServeDNS(context.Background(), got, r.Copy())
-		stock.ServeDNS(context.Background(), want, r.Copy())
-		if got.Msg.String() != want.Msg.String() {
-			t.Errorf("%s %s:\n%v\nstock:\n%v", dns.TypeToString[q.qtype], q.name, got.Msg, want.Msg)
+		r := q.Msg()
+		_, got := ask(h, r, false)
+		if _, want := ask(stock, r, false); got != want {
+			t.Errorf("%s %s: %s\nstock: %s", dns.TypeToString[q.Qtype], q.Qname, got, want)
 		}
 	}
 }
 
-func TestFallbackClusterIP(t *testing.T) {
+// TestOptions: which queries each option of the stanza answers headless-style, and how.
+func TestOptions(t *testing.T) {
 	t.Parallel()
-	h := newPlugin(newCluster(false))
-	h.fallback = true
-	for _, tc := range []test.Case{
-		{
-			Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("empty.testns.svc.cluster.local. 5 IN A 10.96.0.30")},
-		},
-		{
-			Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("noslice.testns.svc.cluster.local. 5 IN A 10.96.0.31")},
-		},
-		{
-			Qname: "_http._tcp.empty.testns.svc.cluster.local.", Qtype: dns.TypeSRV,
-			Answer: []dns.RR{test.SRV("_http._tcp.empty.testns.svc.cluster.local. 5 IN SRV 0 100 80 empty.testns.svc.cluster.local.")},
-			Extra:  []dns.RR{test.A("empty.testns.svc.cluster.local. 5 IN A 10.96.0.30")},
-		},
-		// Services with a ready endpoint are still answered headless-style.
-		{
-			Qname: "np.testns.svc.cluster.local.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")},
-		},
-	} {
-		checkCase(t, h, &test.ResponseWriter{}, tc)
-	}
-}
-
-func TestNamespaces(t *testing.T) {
-	t.Parallel()
-	h := newPlugin(newCluster(false))
-	h.namespaces = map[string]string{"other": "Testfile:2"}
-	for _, tc := range []test.Case{
-		{
-			Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("web.other.svc.cluster.local. 5 IN A 10.4.0.1")},
-		},
-		{
-			Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA,
-			Answer: []dns.RR{test.A("web.testns.svc.cluster.local. 5 IN A 10.96.0.10")},
-		},
-	} {
-		checkCase(t, h, &test.ResponseWriter{}, tc)
-	}
-}
-
-func TestSelection(t *testing.T) {
-	t.Parallel()
-	clusterIP := test.Case{
-		Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("web.testns.svc.cluster.local. 5 IN A 10.96.0.10")},
-	}
+	clusterIP := test.Case{Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("web.testns.svc.cluster.local. 5 IN A 10.96.0.10")}}
 	headless := headlessCases[0]
 
 	udp := func(ip string, port int) net.Addr { return &net.UDPAddr{IP: net.ParseIP(ip), Port: port} }
@@ -305,13 +202,15 @@ func TestSelection(t *testing.T) {
 	vpc := []netip.Prefix{netip.MustParsePrefix("10.240.0.0/16"), netip.MustParsePrefix("fd00:240::/32")}
 
 	for _, c := range []struct {
-		name    string
-		zones   []string
-		ports   []uint16
-		clients []netip.Prefix
-		local   net.Addr
-		remote  net.Addr
-		want    test.Case
+		name       string
+		zones      []string
+		namespaces map[string]string
+		fallback   bool
+		ports      []uint16
+		clients    []netip.Prefix
+		local      net.Addr
+		remote     net.Addr
+		want       test.Case
 	}{
 		{name: "no selection", want: headless},
 		{name: "other zone", zones: []string{"example.org."}, want: clusterIP},
@@ -327,6 +226,21 @@ func TestSelection(t *testing.T) {
 		{name: "both match", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 5353), remote: udp("10.240.3.4", 40000), want: headless},
 		{name: "port only", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 5353), remote: udp("10.1.0.7", 40000), want: clusterIP},
 		{name: "client only", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 53), remote: udp("10.240.3.4", 40000), want: clusterIP},
+		{name: "namespace selected", namespaces: map[string]string{"other": "Testfile:2"}, want: test.Case{
+			Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.other.svc.cluster.local. 5 IN A 10.4.0.1")}}},
+		{name: "namespace not selected", namespaces: map[string]string{"other": "Testfile:2"}, want: clusterIP},
+		{name: "fallback no ready endpoint", fallback: true, want: test.Case{
+			Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("empty.testns.svc.cluster.local. 5 IN A 10.96.0.30")}}},
+		{name: "fallback no slice", fallback: true, want: test.Case{
+			Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("noslice.testns.svc.cluster.local. 5 IN A 10.96.0.31")}}},
+		{name: "fallback SRV", fallback: true, want: test.Case{
+			Qname: "_http._tcp.empty.testns.svc.cluster.local.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("_http._tcp.empty.testns.svc.cluster.local. 5 IN SRV 0 100 80 empty.testns.svc.cluster.local.")},
+			Extra:  []dns.RR{test.A("empty.testns.svc.cluster.local. 5 IN A 10.96.0.30")},
+		}},
+		// Services with a ready endpoint are still answered headless-style.
+		{name: "fallback ready endpoint", fallback: true, want: test.Case{
+			Qname: "np.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -334,7 +248,7 @@ func TestSelection(t *testing.T) {
 			if c.zones != nil {
 				h.Zones = c.zones
 			}
-			h.ports, h.clients = c.ports, c.clients
+			h.namespaces, h.fallback, h.ports, h.clients = c.namespaces, c.fallback, c.ports, c.clients
 			checkCase(t, h, &addrWriter{local: c.local, remote: c.remote}, c.want)
 		})
 	}
@@ -346,8 +260,7 @@ func TestTruncation(t *testing.T) {
 	t.Parallel()
 	h := newPlugin(newCluster(false))
 	for _, tcp := range []bool{false, true} {
-		r := new(dns.Msg)
-		r.SetQuestion("big.testns.svc.cluster.local.", dns.TypeA)
+		r := new(dns.Msg).SetQuestion("big.testns.svc.cluster.local.", dns.TypeA)
 		rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: tcp})
 		// What core/dnsserver does to every writer before the plugin chain.
 		h.ServeDNS(context.Background(), request.NewScrubWriter(r, rec), r)
@@ -365,20 +278,18 @@ func TestMetrics(t *testing.T) {
 	h := newPlugin(newCluster(false))
 	const server = "dns://:15353"
 	ctx := context.WithValue(context.Background(), dnsserver.Key{}, &dnsserver.Server{Addr: server})
-	query := func(name string, qtype uint16) {
-		r := new(dns.Msg)
-		r.SetQuestion(name, qtype)
-		h.ServeDNS(ctx, dnstest.NewRecorder(&test.ResponseWriter{}), r)
+	for _, q := range []test.Case{
+		{Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA},
+		{Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeAAAA},
+		{Qname: "_http._tcp.empty.testns.svc.cluster.local.", Qtype: dns.TypeSRV},
+		{Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeMX},
+		{Qname: "hl.testns.svc.cluster.local.", Qtype: dns.TypeA}, // headless: not ours, still counted as a request
+		{Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR},   // passed on
+		{Qname: "example.org.", Qtype: dns.TypeA},                 // passed on
+	} {
+		h.ServeDNS(ctx, dnstest.NewRecorder(&test.ResponseWriter{}), q.Msg())
 	}
-
-	query("web.testns.svc.cluster.local.", dns.TypeA)
-	query("empty.testns.svc.cluster.local.", dns.TypeA)
-	query("noslice.testns.svc.cluster.local.", dns.TypeAAAA)
-	query("_http._tcp.empty.testns.svc.cluster.local.", dns.TypeSRV)
-	query("empty.testns.svc.cluster.local.", dns.TypeMX)
-	query("hl.testns.svc.cluster.local.", dns.TypeA) // headless: not ours, still counted as a request
-	query("10.0.96.10.in-addr.arpa.", dns.TypePTR)   // passed on
-	query("example.org.", dns.TypeA)                 // passed on
 
 	for _, c := range []struct {
 		name string
@@ -412,56 +323,12 @@ func TestCacheUntouched(t *testing.T) {
 	conn := newCluster(false)
 	h := newPlugin(conn)
 	for _, name := range []string{"web", "dual", "empty", "np"} {
-		r := new(dns.Msg)
-		r.SetQuestion(name+".testns.svc.cluster.local.", dns.TypeA)
-		h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), r)
+		h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(name+".testns.svc.cluster.local.", dns.TypeA))
 	}
 	for _, s := range conn.svcs {
 		if s.Name != "hl" && s.Type != "ExternalName" && s.Headless() {
 			t.Errorf("cached Service %s/%s was made headless", s.Namespace, s.Name)
 		}
-	}
-}
-
-func BenchmarkServeDNSHeadless(b *testing.B) {
-	benchmarkServeDNS(b, newPlugin(newCluster(false)), "web.testns.svc.cluster.local.")
-}
-
-// BenchmarkServeDNSStock is the same query answered by the kubernetes plugin alone.
-func BenchmarkServeDNSStock(b *testing.B) {
-	benchmarkServeDNS(b, newKubernetes(newCluster(false)), "web.testns.svc.cluster.local.")
-}
-
-// BenchmarkServeDNSStockHeadless is the same query for a headless Service, the answer we copy.
-func BenchmarkServeDNSStockHeadless(b *testing.B) {
-	benchmarkServeDNS(b, newKubernetes(newCluster(true)), "web.testns.svc.cluster.local.")
-}
-
-// BenchmarkServeDNSNotSelected measures what we add to the queries of the other listener.
-func BenchmarkServeDNSNotSelected(b *testing.B) {
-	h := newPlugin(newCluster(false))
-	h.ports = []uint16{5353}
-	h.Next = test.HandlerFunc(func(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) { return 0, nil })
-	r := new(dns.Msg)
-	r.SetQuestion("web.testns.svc.cluster.local.", dns.TypeA)
-	w := &addrWriter{local: &net.UDPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 53}}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeDNS(ctx, w, r)
-	}
-}
-
-func benchmarkServeDNS(b *testing.B, h interface {
-	ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, error)
-}, name string) {
-	r := new(dns.Msg)
-	r.SetQuestion(name, dns.TypeA)
-	w := &test.ResponseWriter{}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeDNS(ctx, w, r)
 	}
 }
 
@@ -473,8 +340,7 @@ func TestAnswerCache(t *testing.T) {
 	h := newPlugin(conn)
 	ask := func() []dns.RR {
 		t.Helper()
-		r := new(dns.Msg)
-		r.SetQuestion("np.testns.svc.cluster.local.", dns.TypeA)
+		r := new(dns.Msg).SetQuestion("np.testns.svc.cluster.local.", dns.TypeA)
 		rec := dnstest.NewRecorder(&test.ResponseWriter{})
 		if _, err := h.ServeDNS(context.Background(), rec, r); err != nil || rec.Msg == nil {
 			t.Fatalf("no answer: %v", err)
@@ -514,12 +380,9 @@ func TestAnswerCacheConcurrent(t *testing.T) {
 	h := newPlugin(conn)
 	var wg sync.WaitGroup
 	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 200 {
-				r := new(dns.Msg)
-				r.SetQuestion([]string{"web.testns.svc.cluster.local.", "np.testns.svc.cluster.local."}[(g+i)%2], dns.TypeA)
+				r := new(dns.Msg).SetQuestion([]string{"web.testns.svc.cluster.local.", "np.testns.svc.cluster.local."}[(g+i)%2], dns.TypeA)
 				rec := dnstest.NewRecorder(&test.ResponseWriter{})
 				h.ServeDNS(context.Background(), rec, r)
 				if rec.Msg == nil || len(rec.Msg.Answer) == 0 {
@@ -527,14 +390,12 @@ func TestAnswerCacheConcurrent(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for i := range 50 {
 			atomic.StoreInt64(&conn.modified, int64(10+i)) // as the informer moves the stamp
 		}
-	}()
+	})
 	wg.Wait()
 }
