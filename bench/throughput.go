@@ -40,8 +40,12 @@ type Side struct {
 	metrics bool // the Corefile has the prometheus plugin, which tells the allocations per query
 }
 
-func side(server, bin string, corefile corefile, vpc bool, name string, qtype uint16, want int) Side {
-	return Side{Server: server, bin: bin, corefile: corefile, vpc: vpc, Name: name, Type: qtype, Want: want}
+// sideOf makes Sides that ask server (bin with corefile) for a name and
+// type and expect want records.
+func sideOf(server, bin string, corefile corefile, vpc bool, want int) func(name string, qtype uint16) Side {
+	return func(name string, qtype uint16) Side {
+		return Side{Server: server, bin: bin, corefile: corefile, vpc: vpc, Name: name, Type: qtype, Want: want}
+	}
 }
 
 func (p *Pair) sides() []*Side {
@@ -57,45 +61,44 @@ func (sd *Side) Query() string {
 	return strings.TrimSuffix(sd.Name, ".") + " " + dns.TypeToString[sd.Type]
 }
 
-const whoamiName = "whoami.example."
+// The names the comparisons ask (see seedWorld).
+const (
+	whoamiName  = "whoami.example."
+	apiName     = "api.platform.svc.cluster.local."
+	apiHeadless = "api-headless.platform.svc.cluster.local."
+	apiAlias    = "stg-api.platform.svc.cluster.local."
+	tenName     = "ten.platform.svc.cluster.local."
+	tenHeadless = "tenhl.platform.svc.cluster.local."
+	tenAlias    = "stg-ten.platform.svc.cluster.local."
+	srv         = "_http._tcp."
+)
 
 func (b *bencher) throughput(ctx context.Context) error {
-	const (
-		clusterIP = "api.platform.svc.cluster.local."
-		headless  = "api-headless.platform.svc.cluster.local."
-		alias     = "stg-api.platform.svc.cluster.local."
-		srv       = "_http._tcp."
-	)
 	n, f := b.cfg.Endpoints, b.files
-	upStock := func(name string, want int) Side {
-		return side("upstream, stock Corefile", b.upstream, f.stock, false, name, dns.TypeA, want)
-	}
-	ourVPC := func(name string, qtype uint16) Side {
-		return side("ours, Corefile.example :5353", b.ours, f.example, true, name, qtype, n)
-	}
+	ourVPC := sideOf("ours, Corefile.example :5353", b.ours, f.example, true, n)
+	ourInCluster := sideOf("ours, Corefile.example :53", b.ours, f.example, false, 1)(apiName, dns.TypeA)
 	// Upstream with the same server block, less our two plugins.
-	upVPC := func(name string, qtype uint16) Side {
-		return side("upstream, Corefile.example without envalias and headlessonly :5353", b.upstream, f.withoutOurs, true, name, qtype, n)
-	}
-	ourInCluster := side("ours, Corefile.example :53", b.ours, f.example, false, clusterIP, dns.TypeA, 1)
+	upVPC := sideOf("upstream, Corefile.example without envalias and headlessonly :5353", b.upstream, f.withoutOurs, true, n)
+	upInCluster := sideOf("upstream, Corefile.example without envalias and headlessonly :53", b.upstream, f.withoutOurs, false, 1)
+	upStock := sideOf("upstream, stock Corefile", b.upstream, f.stock, false, 1)
 	pairs := []Pair{
 		{Key: "stock-a", Label: "stock\nA", Title: "stock Corefile, A of a ClusterIP Service", Target: 0.98,
-			Ours: side("ours, stock Corefile", b.ours, f.stock, false, clusterIP, dns.TypeA, 1), Upstream: upStock(clusterIP, 1)},
+			Ours: sideOf("ours, stock Corefile", b.ours, f.stock, false, 1)(apiName, dns.TypeA), Upstream: upStock(apiName, dns.TypeA)},
 		{Key: "incluster-a", Label: "example :53\nA", Title: "Corefile.example in-cluster listener (:53), A of a ClusterIP Service",
-			Ours: ourInCluster, Upstream: side("upstream, Corefile.example without envalias and headlessonly :53", b.upstream, f.withoutOurs, false, clusterIP, dns.TypeA, 1)},
+			Ours: ourInCluster, Upstream: upInCluster(apiName, dns.TypeA)},
 		{Key: "vpc-a", Label: "VPC path\nA", Title: fmt.Sprintf("VPC path, A (%d ready endpoints)", n), Target: 0.95,
-			Ours: ourVPC(alias, dns.TypeA), Upstream: upVPC(headless, dns.TypeA)},
+			Ours: ourVPC(apiAlias, dns.TypeA), Upstream: upVPC(apiHeadless, dns.TypeA)},
 		{Key: "vpc-srv", Label: "VPC path\nSRV", Title: fmt.Sprintf("VPC path, SRV (%d ready endpoints)", n), Target: 0.95,
-			Ours: ourVPC(srv+alias, dns.TypeSRV), Upstream: upVPC(srv+headless, dns.TypeSRV)},
+			Ours: ourVPC(srv+apiAlias, dns.TypeSRV), Upstream: upVPC(srv+apiHeadless, dns.TypeSRV)},
 		// Both listeners against upstream's stock Corefile: what
 		// Corefile.example's acl and its second listener (upstream's
 		// plugins) add on top of ours.
 		{Key: "incluster-a-stock", Label: ":53 A vs\nup. stock", Title: "Corefile.example in-cluster listener (:53), A of a ClusterIP Service, against upstream's stock Corefile",
-			Ours: ourInCluster, Upstream: upStock(clusterIP, 1)},
+			Ours: ourInCluster, Upstream: upStock(apiName, dns.TypeA)},
 		{Key: "vpc-a-stock", Label: "VPC A vs\nup. stock", Title: fmt.Sprintf("VPC path, A (%d ready endpoints), against upstream's stock Corefile", n),
-			Ours: ourVPC(alias, dns.TypeA), Upstream: upStock(headless, n)},
+			Ours: ourVPC(apiAlias, dns.TypeA), Upstream: sideOf("upstream, stock Corefile", b.upstream, f.stock, false, n)(apiHeadless, dns.TypeA)},
 	}
-	ceiling := side("upstream, whoami", b.upstream, f.whoami, false, whoamiName, dns.TypeA, 0)
+	ceiling := sideOf("upstream, whoami", b.upstream, f.whoami, false, 0)(whoamiName, dns.TypeA)
 	if err := b.compare(ctx, "throughput", b.cfg.Load, b.cfg.Rounds, pairs, &ceiling); err != nil {
 		return err
 	}
@@ -112,28 +115,18 @@ func (b *bencher) throughput(ctx context.Context) error {
 // Service published headless (tenhl), and k8s_gateway the same Service
 // annotated for its pod IPs (ten); and the stock Corefile at the same load.
 func (b *bencher) saturated(ctx context.Context) error {
-	const (
-		alias    = "stg-ten.platform.svc.cluster.local."
-		headless = "tenhl.platform.svc.cluster.local."
-		plain    = "api.platform.svc.cluster.local."
-		srv      = "_http._tcp."
-	)
 	n, f := b.cfg.Endpoints, b.files
-	ours := func(name string, qtype uint16) Side {
-		return side("ours, plain block", b.ours, f.plainOurs, false, name, qtype, n)
-	}
-	up := func(name string, qtype uint16) Side {
-		return side("upstream, plain block", b.upstream, f.plainUpstream, false, name, qtype, n)
-	}
-	gateway := side("k8s_gateway, plain block", b.gateway, f.k8sGateway, false, "ten.platform.svc.cluster.local.", dns.TypeA, n)
+	ours := sideOf("ours, plain block", b.ours, f.plainOurs, false, n)
+	up := sideOf("upstream, plain block", b.upstream, f.plainUpstream, false, n)
+	gateway := sideOf("k8s_gateway, plain block", b.gateway, f.k8sGateway, false, n)(tenName, dns.TypeA)
 	pairs := []Pair{
 		{Key: "sat-stock-a", Label: "saturated\nstock A", Title: "saturated, stock Corefile, A of a ClusterIP Service", Target: 0.98,
-			Ours:     side("ours, stock Corefile", b.ours, f.stock, false, plain, dns.TypeA, 1),
-			Upstream: side("upstream, stock Corefile", b.upstream, f.stock, false, plain, dns.TypeA, 1)},
+			Ours:     sideOf("ours, stock Corefile", b.ours, f.stock, false, 1)(apiName, dns.TypeA),
+			Upstream: sideOf("upstream, stock Corefile", b.upstream, f.stock, false, 1)(apiName, dns.TypeA)},
 		{Key: "sat-plain-a", Label: "saturated\nplain A", Title: fmt.Sprintf("saturated, plain block, A (%d ready endpoints)", n), Target: 0.95,
-			Ours: ours(alias, dns.TypeA), Upstream: up(headless, dns.TypeA), Peer: &gateway},
+			Ours: ours(tenAlias, dns.TypeA), Upstream: up(tenHeadless, dns.TypeA), Peer: &gateway},
 		{Key: "sat-plain-srv", Label: "saturated\nplain SRV", Title: fmt.Sprintf("saturated, plain block, SRV (%d ready endpoints)", n), Target: 0.95,
-			Ours: ours(srv+alias, dns.TypeSRV), Upstream: up(srv+headless, dns.TypeSRV)},
+			Ours: ours(srv+tenAlias, dns.TypeSRV), Upstream: up(srv+tenHeadless, dns.TypeSRV)},
 	}
 	if err := b.compare(ctx, "saturated", b.cfg.Saturated, b.cfg.SatRounds, pairs, nil); err != nil {
 		return err
