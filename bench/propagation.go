@@ -103,11 +103,12 @@ func (b *bencher) flip(ctx context.Context, vpc string, p *Propagation, flips in
 // flipLane flips f n times, after delay, and records in p (under mu) how
 // long each flip took to show on vpc.
 func (b *bencher) flipLane(ctx context.Context, vpc string, f *flipper, n int, delay time.Duration, p *Propagation, mu *sync.Mutex) error {
-	q, err := newQuerier(vpc)
-	if err != nil {
+	q := &querier{client: &dns.Client{Net: "udp", Timeout: time.Second}, addr: vpc}
+	var err error
+	if q.conn, err = q.client.Dial(vpc); err != nil {
 		return err
 	}
-	defer q.conn.Close()
+	defer func() { q.conn.Close() }() // waitFor may have dialed again
 	// Start from a state the server already shows.
 	if _, ok := q.waitFor(ctx, f.qname, f.answer(f.down), p.Poll, p.Timeout); !ok {
 		return fmt.Errorf("%s never answered %v", f.qname, f.answer(f.down))
@@ -147,13 +148,6 @@ type querier struct {
 	client *dns.Client
 	conn   *dns.Conn
 	addr   string
-}
-
-func newQuerier(addr string) (*querier, error) {
-	q := &querier{client: &dns.Client{Net: "udp", Timeout: time.Second}, addr: addr}
-	var err error
-	q.conn, err = q.client.Dial(addr)
-	return q, err
 }
 
 // waitFor asks name (A) until the answer is exactly want (sorted), and
