@@ -47,14 +47,9 @@ func (b *bencher) smallWorld(ctx context.Context) error {
 	if err := b.c.EnsureNamespace(ctx, "small"); err != nil {
 		return err
 	}
-	for i := range cfg.SmallServices {
-		var ips []string
-		for j := range cfg.EndpointsPerService {
-			ips = append(ips, fmt.Sprintf("10.127.%d.%d", i, j+1))
-		}
-		if err := createScaleService(ctx, b.c, "small", fmt.Sprintf("small-%d", i), ips); err != nil {
-			return err
-		}
+	if err := b.createServices(ctx, cfg.SmallServices, func(int) string { return "small" }, "small-%d",
+		func(i, j int) string { return fmt.Sprintf("10.127.%d.%d", i, j+1) }); err != nil {
+		return err
 	}
 	all, err := b.c.Client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -76,7 +71,16 @@ func (b *bencher) scale(ctx context.Context) error {
 	s.Services, s.Endpoints, s.Namespaces = cfg.Services, cfg.Services*cfg.EndpointsPerService, cfg.Namespaces
 	logf("scale: creating %d Services with %d endpoints each in %d namespaces", cfg.Services, cfg.EndpointsPerService, cfg.Namespaces)
 	start := time.Now()
-	if err := b.populate(ctx); err != nil {
+	for n := range cfg.Namespaces {
+		if err := b.c.EnsureNamespace(ctx, scaleNamespace(n)); err != nil {
+			return err
+		}
+	}
+	err := b.createServices(ctx, cfg.Services, func(i int) string { return scaleNamespace(i % cfg.Namespaces) }, "svc-%d", func(i, j int) string {
+		n := i*cfg.EndpointsPerService + j + 1 // after 10.128.0.0
+		return fmt.Sprintf("10.%d.%d.%d", 128+(n>>16), (n>>8)&0xff, n&0xff)
+	})
+	if err != nil {
 		return err
 	}
 	s.Populate = time.Since(start)
@@ -147,11 +151,11 @@ func (b *bencher) startUp(ctx context.Context, st *ScaleSetup) (ScaleSample, err
 	return sample, b.c.WatchesClosed(ctx, baseline)
 }
 
-// populate creates the Services and their EndpointSlices (one per Service,
-// as the endpointslice controller writes them) with 32 parallel workers and
-// no client-side rate limit.
-func (b *bencher) populate(ctx context.Context) error {
-	cfg := b.cfg
+// createServices creates count Services (name with %d for i, in namespace
+// ns(i), port http 80) and their EndpointSlices (one per Service, as the
+// endpointslice controller writes them: a ready endpoint at ip(i, j), pod
+// NAME-j on node-j) with 32 parallel workers and no client-side rate limit.
+func (b *bencher) createServices(ctx context.Context, count int, ns func(i int) string, name string, ip func(i, j int) string) error {
 	rc := rest.CopyConfig(b.c.RESTConfig)
 	rc.QPS = -1 // no client-side limiter
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
@@ -161,45 +165,33 @@ func (b *bencher) populate(ctx context.Context) error {
 	if fast.Client, err = kubernetes.NewForConfig(rc); err != nil {
 		return err
 	}
-	for n := range cfg.Namespaces {
-		if err := b.c.EnsureNamespace(ctx, scaleNamespace(n)); err != nil {
-			return err
-		}
-	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(32)
-	for i := range cfg.Services {
+	for i := range count {
 		if ctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {
-			var ips []string
-			for j := range cfg.EndpointsPerService {
-				n := i*cfg.EndpointsPerService + j + 1 // after 10.128.0.0
-				ips = append(ips, fmt.Sprintf("10.%d.%d.%d", 128+(n>>16), (n>>8)&0xff, n&0xff))
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf(name, i), Namespace: ns(i)},
+				Spec: corev1.ServiceSpec{
+					Selector: map[string]string{"app": fmt.Sprintf(name, i)},
+					Ports:    []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
+				},
 			}
-			return createScaleService(ctx, &fast, scaleNamespace(i%cfg.Namespaces), fmt.Sprintf("svc-%d", i), ips)
+			var ips []string
+			for j := range b.cfg.EndpointsPerService {
+				ips = append(ips, ip(i, j))
+			}
+			if _, err := createService(ctx, &fast, svc, ips, func(j int) string { return fmt.Sprintf("node-%d", j) }); err != nil {
+				return fmt.Errorf("creating Service %s/%s and its EndpointSlice: %w", svc.Namespace, svc.Name, err)
+			}
+			return nil
 		})
 	}
 	return g.Wait()
 }
 
 func scaleNamespace(n int) string { return fmt.Sprintf("scale-%d", n) }
-
-// createScaleService creates Service ns/name, port http 80, with one ready
-// endpoint per ip: pod NAME-j on node-j.
-func createScaleService(ctx context.Context, c *cluster.Cluster, ns, name string, ips []string) error {
-	_, err := createService(ctx, c, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": name},
-			Ports:    []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
-		},
-	}, ips, func(j int) string { return fmt.Sprintf("node-%d", j) })
-	if err != nil {
-		return fmt.Errorf("creating Service %s/%s and its EndpointSlice: %w", ns, name, err)
-	}
-	return nil
-}
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
