@@ -18,7 +18,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,9 +120,8 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		defer os.RemoveAll(dir)
 		cfg.Dir = dir
 	}
-	r := &Results{Config: cfg, Started: time.Now(), DNSPerfCommand: dnsperfCommandLine(cfg.Load), SatCommand: dnsperfCommandLine(cfg.Saturated)}
-	r.Machine = describeMachine()
-	r.DNSPerfVersion = dnsperfVersion()
+	r := &Results{Config: cfg, Started: time.Now(), Machine: describeMachine(), DNSPerfVersion: dnsperfVersion(),
+		DNSPerfCommand: dnsperfCommandLine(cfg.Load), SatCommand: dnsperfCommandLine(cfg.Saturated)}
 	r.load("start")
 
 	logf("building our coredns and upstream CoreDNS %s", cluster.UpstreamCoreDNS)
@@ -135,56 +133,44 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if err != nil {
 		return r, err
 	}
-	gateway, whyNoGateway := cluster.K8sGatewayBinary(ctx, logf)
-	r.Binaries = []Binary{describeBinary("ours", built), describeBinary("upstream", cached)}
-	if gateway != "" {
-		r.Binaries = append(r.Binaries, describeBinary("k8s_gateway", gateway))
-	}
-	bins := filepath.Join(cfg.Dir, "bin")
-	if err := os.MkdirAll(bins, 0o755); err != nil {
-		return r, err
-	}
-	ours, err := stage(bins, "coredns-ours", built)
-	if err != nil {
-		return r, err
-	}
-	upstream, err := stage(bins, "coredns-upstream", cached)
-	if err != nil {
-		return r, err
-	}
-	if gateway != "" {
-		if gateway, err = stage(bins, "coredns-k8s_gateway", gateway); err != nil {
+	b := &bencher{cfg: cfg, r: r, linked: built}
+	var gateway string
+	gateway, b.whyNoGateway = cluster.K8sGatewayBinary(ctx, logf)
+	for _, bin := range []struct {
+		name, path string
+		staged     *string
+	}{{"ours", built, &b.ours}, {"upstream", cached, &b.upstream}, {"k8s_gateway", gateway, &b.gateway}} {
+		if bin.path == "" {
+			continue // k8s_gateway did not build
+		}
+		r.Binaries = append(r.Binaries, describeBinary(bin.name, bin.path))
+		if *bin.staged, err = stage(cfg.Dir, bin.name, bin.path); err != nil {
 			return r, err
 		}
 	}
 
 	logf("starting etcd and kube-apiserver on loopback")
-	c, err := cluster.Start(ctx, cluster.Options{Logf: logf, Dir: ""})
-	if err != nil {
+	if b.c, err = cluster.Start(ctx, cluster.Options{Logf: logf}); err != nil {
 		return r, err
 	}
-	defer c.Stop()
+	defer b.c.Stop()
 	stub, stopStub, err := cluster.StubUpstream()
 	if err != nil {
 		return r, err
 	}
 	defer stopStub()
-	files, err := loadCorefiles(c.Kubeconfig, stub)
-	if err != nil {
+	if b.files, err = loadCorefiles(b.c.Kubeconfig, stub); err != nil {
 		return r, err
 	}
-	b := &bencher{cfg: cfg, c: c, files: files, ours: ours, upstream: upstream, linked: built,
-		gateway: gateway, whyNoGateway: whyNoGateway, r: r}
-	defer b.stopAll()
+	defer b.stopAllBut(nil)
 
 	r.load("small world")
 	if err := b.smallWorld(ctx); err != nil {
 		return r, fmt.Errorf("memory in a small world: %w", err)
 	}
-	if b.world, err = seedWorld(ctx, c, cfg.Endpoints, max(1, cfg.CachedFlips)); err != nil {
+	if b.flips, err = seedWorld(ctx, b.c, cfg.Endpoints, max(1, cfg.CachedFlips)); err != nil {
 		return r, fmt.Errorf("seeding the Services: %w", err)
 	}
-
 	for _, phase := range []struct {
 		name string
 		run  func(context.Context) error
@@ -207,90 +193,57 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 // bencher is one run's shared state.
 type bencher struct {
-	cfg            Config
-	c              *cluster.Cluster
-	files          *corefiles
-	ours, upstream string // staged copies (see stage)
-	linked         string // ours as the Go linker wrote it
-	gateway        string // k8s_gateway, staged; "" if it could not be built
-	whyNoGateway   string
-	world          *world
-	r              *Results
+	cfg                     Config
+	r                       *Results
+	c                       *cluster.Cluster
+	files                   *corefiles
+	flips                   []*flipper // the Services the propagation phase flips
+	ours, upstream, gateway string     // staged copies (see stage); gateway "" if k8s_gateway did not build
+	linked                  string     // ours as the Go linker wrote it
+	whyNoGateway            string
 
-	running       []*server // stopped by stopAll
-	exampleServer *server   // ours with Corefile.example, from the throughput phase on
+	running       []*cluster.CoreDNS // stopped by stopAllBut
+	exampleServer *cluster.CoreDNS   // ours with Corefile.example, from the throughput phase on
 }
 
-// server is a coredns the bench started.
-type server struct {
-	*cluster.CoreDNS
-	name string
-}
-
-func (s *server) stop() { s.Kill() }
-
-// The Go runtime's allocation counters, as the prometheus plugin exports them.
-const (
-	mallocsTotal    = "go_memstats_mallocs_total"
-	allocBytesTotal = "go_memstats_alloc_bytes_total"
-)
-
-func (s *server) memstats() (map[string]float64, error) {
-	return cluster.ScrapeValues(s.Ports.MetricsURL(), mallocsTotal, allocBytesTotal)
-}
-
-// startServer starts bin with the Corefile corefile writes (see
+// start starts bin with the Corefile corefile writes (see
 // cluster.RunCoreDNS) and stops it with the run.
-func (b *bencher) start(ctx context.Context, name, bin string, corefile func(cluster.Ports) (string, error)) (*server, error) {
-	c, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: b.cfg.Dir, Nice: b.cfg.Nice}, bin, corefile)
+func (b *bencher) start(ctx context.Context, name, bin string, corefile corefile) (*cluster.CoreDNS, error) {
+	s, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: b.cfg.Dir, Nice: b.cfg.Nice}, bin, corefile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	s := &server{CoreDNS: c, name: name}
 	b.running = append(b.running, s)
 	return s, nil
 }
 
-// stopAllBut stops every server but keep.
-func (b *bencher) stopAllBut(keep *server) {
-	var left []*server
+// stopAllBut stops every server but keep (nil: all of them).
+func (b *bencher) stopAllBut(keep *cluster.CoreDNS) {
 	for _, s := range b.running {
-		if s == keep {
-			left = append(left, s)
-		} else {
-			s.stop()
+		if s != keep {
+			s.Kill()
 		}
 	}
-	b.running = left
-}
-
-func (b *bencher) stopAll() {
-	for _, s := range b.running {
-		s.stop()
-	}
 	b.running = nil
+	if keep != nil {
+		b.running = []*cluster.CoreDNS{keep}
+	}
 }
 
-// stage copies bin into dir with a plain write. Where a binary's file came
-// from shows in its RSS: the Go linker writes its output through a memory
-// map, and the page cache then holds it in large folios that a process maps
-// with 2 MB pages, about 25 MB more RSS for the same program than a file
-// written with write(2). Both binaries are staged alike so that the RSS
-// compares programs, not files (the small-world row shows both).
+// stage copies bin into dir/bin with a plain write. Where a binary's file
+// came from shows in its RSS: the Go linker writes its output through a
+// memory map, and the page cache then holds it in large folios that a
+// process maps with 2 MB pages, about 25 MB more RSS for the same program
+// than a file written with write(2). All binaries are staged alike so that
+// the RSS compares programs, not files (the small-world row shows both).
 func stage(dir, name, bin string) (string, error) {
-	src, err := os.Open(bin)
+	data, err := os.ReadFile(bin)
 	if err != nil {
 		return "", err
 	}
-	defer src.Close()
-	out := filepath.Join(dir, name)
-	dst, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
+	out := filepath.Join(dir, "bin", "coredns-"+name)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
 	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return "", err
-	}
-	return out, dst.Close()
+	return out, os.WriteFile(out, data, 0o755)
 }

@@ -13,20 +13,9 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-)
 
-// chartLabels are the short names of the setups in the chart.
-var chartLabels = map[string]string{
-	"stock-a":           "stock\nA",
-	"incluster-a":       "example :53\nA",
-	"vpc-a":             "VPC path\nA",
-	"vpc-srv":           "VPC path\nSRV",
-	"incluster-a-stock": ":53 A vs\nup. stock",
-	"vpc-a-stock":       "VPC A vs\nup. stock",
-	"sat-stock-a":       "saturated\nstock A",
-	"sat-plain-a":       "saturated\nplain A",
-	"sat-plain-srv":     "saturated\nplain SRV",
-}
+	"github.com/warpdns/warpdns/test/cluster"
+)
 
 // series is one kind of side (ours, upstream, k8s_gateway) across the
 // comparisons; a comparison without that side has no bar.
@@ -38,7 +27,7 @@ type series struct {
 
 var chartSeries = []series{
 	{"ours", color.RGBA{0x1f, 0x6f, 0xc5, 0xff}, func(p Pair) []perf { return p.Ours.Runs }},
-	{"upstream " + upstreamVersion, color.RGBA{0x9a, 0x9a, 0x9a, 0xff}, func(p Pair) []perf { return p.Upstream.Runs }},
+	{"upstream " + cluster.UpstreamCoreDNS, color.RGBA{0x9a, 0x9a, 0x9a, 0xff}, func(p Pair) []perf { return p.Upstream.Runs }},
 	{"k8s_gateway", color.RGBA{0xe0, 0x8a, 0x1e, 0xff}, func(p Pair) []perf {
 		if p.Peer == nil {
 			return nil
@@ -62,7 +51,7 @@ func (r *Results) Chart() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	qps.Title.Text = fmt.Sprintf("Ours vs upstream CoreDNS %s, same machine, same run: median of the rounds, bars from min to max\n%s", upstreamVersion, qps.Title.Text)
+	qps.Title.Text = fmt.Sprintf("Ours vs upstream CoreDNS %s, same machine, same run: median of the rounds, bars from min to max\n%s", cluster.UpstreamCoreDNS, qps.Title.Text)
 
 	img := vgimg.New(13*vg.Inch, 10*vg.Inch)
 	dc := draw.New(img)
@@ -88,11 +77,7 @@ func barPlot(pairs []Pair, title, ylabel string, value func(perf) float64) (*plo
 	n := float64(len(chartSeries))
 	var ticks []plot.Tick
 	for g, pair := range pairs {
-		label := chartLabels[pair.Key]
-		if label == "" {
-			label = pair.Key
-		}
-		ticks = append(ticks, plot.Tick{Value: float64(g) + (n-1)/(2*(n+1)), Label: label})
+		ticks = append(ticks, plot.Tick{Value: float64(g) + (n-1)/(2*(n+1)), Label: pair.Label})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.X.Min, p.X.Max = -0.5, float64(len(pairs))-0.2
@@ -100,38 +85,36 @@ func barPlot(pairs []Pair, title, ylabel string, value func(perf) float64) (*plo
 	barWidth := 12 * vg.Inch / vg.Length(len(pairs)) / vg.Length(n+1) * 0.9
 	for k, s := range chartSeries {
 		var mids plotter.Values
-		var lows, highs []float64
-		for _, pair := range pairs {
+		var ranges struct { // the min-max range of each bar's rounds
+			plotter.XYs
+			plotter.YErrors
+		}
+		xMin := float64(k) / (n + 1)
+		for i, pair := range pairs {
 			var vs []float64
 			for _, run := range s.runs(pair) {
 				vs = append(vs, value(run))
 			}
 			m := Median(vs)
 			mids = append(mids, m)
-			if len(vs) > 0 {
-				top = max(top, slices.Max(vs))
-				lows, highs = append(lows, m-slices.Min(vs)), append(highs, slices.Max(vs)-m)
+			if len(vs) == 0 {
+				continue
 			}
+			top = max(top, slices.Max(vs))
+			ranges.XYs = append(ranges.XYs, plotter.XY{X: float64(i) + xMin, Y: m})
+			ranges.YErrors = append(ranges.YErrors, struct{ Low, High float64 }{m - slices.Min(vs), slices.Max(vs) - m})
 		}
-		if len(lows) == 0 {
+		if len(ranges.XYs) == 0 {
 			continue // no comparison has this side (k8s_gateway did not build)
 		}
 		bars, err := plotter.NewBarChart(mids, barWidth)
 		if err != nil {
 			return nil, err
 		}
-		bars.XMin = float64(k) / (n + 1)
+		bars.XMin = xMin
 		bars.Color, bars.LineStyle.Width = s.color, 0
 		p.Add(bars)
 		p.Legend.Add(s.name, bars)
-
-		var ranges rangeBars
-		for i, pair := range pairs {
-			if len(s.runs(pair)) == 0 {
-				continue
-			}
-			ranges = append(ranges, rangeBar{x: float64(i) + bars.XMin, y: mids[i], low: lows[len(ranges)], high: highs[len(ranges)]})
-		}
 		eb, err := plotter.NewYErrorBars(ranges)
 		if err != nil {
 			return nil, err
@@ -152,12 +135,3 @@ var plainTicks = plot.TickerFunc(func(min, max float64) []plot.Tick {
 	}
 	return ticks
 })
-
-// rangeBar is the min-max range of one bar's rounds.
-type rangeBar struct{ x, y, low, high float64 }
-
-type rangeBars []rangeBar
-
-func (r rangeBars) Len() int                        { return len(r) }
-func (r rangeBars) XY(i int) (float64, float64)     { return r[i].x, r[i].y }
-func (r rangeBars) YError(i int) (float64, float64) { return r[i].low, r[i].high }

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -13,21 +12,14 @@ import (
 	"github.com/warpdns/warpdns/test/cluster"
 )
 
-// perf is one dnsperf run.
+// perf is one dnsperf run, and what the server spent on it per query
+// answered: CPU time (user + system) and, from the prometheus plugin's
+// go_memstats counters, Go heap allocations.
 type perf struct {
-	QPS       float64
-	Completed int
-	Lost      int
-	NoError   int // responses with rcode NOERROR
-	P50, P99  time.Duration
-	// CPUPerQuery is the server's CPU time (user + system) during the run
-	// divided by the queries it answered: what a query costs, which other
-	// work on the machine disturbs far less than it disturbs QPS.
-	CPUPerQuery time.Duration
-	// AllocsPerQuery and BytesPerQuery are the Go heap allocations the
-	// server made during the run per query answered (all of the process,
-	// from the prometheus plugin's go_memstats counters): unlike time, they
-	// do not depend on what else the machine is doing.
+	QPS                           float64
+	Completed, NoError            int // NoError: responses with rcode NOERROR
+	P50, P99                      time.Duration
+	CPUPerQuery                   time.Duration
 	AllocsPerQuery, BytesPerQuery float64
 }
 
@@ -58,22 +50,17 @@ func runDNSPerf(ctx context.Context, l Load, nice int, dir, hostport, query stri
 	if !ok {
 		return perf{}, fmt.Errorf("bad address %q", hostport)
 	}
-	qf, err := os.CreateTemp(dir, "query-*.txt")
-	if err != nil {
-		return perf{}, err
-	}
-	defer os.Remove(qf.Name())
-	if _, err := fmt.Fprintln(qf, query); err != nil {
-		return perf{}, err
-	}
-	qf.Close()
-	out := filepath.Join(dir, "dnsperf.out")
+	queryFile, out := filepath.Join(dir, "query.txt"), filepath.Join(dir, "dnsperf.out")
+	defer os.Remove(queryFile)
 	defer os.Remove(out)
+	if err := os.WriteFile(queryFile, []byte(query+"\n"), 0o644); err != nil {
+		return perf{}, err
+	}
 	f, err := os.Create(out)
 	if err != nil {
 		return perf{}, err
 	}
-	cmd := cluster.Niced(nice, "dnsperf", dnsperfArgs(l, host, port, qf.Name())...)
+	cmd := cluster.Niced(nice, "dnsperf", dnsperfArgs(l, host, port, queryFile)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	err = cmd.Start()
 	if err == nil {
@@ -82,78 +69,48 @@ func runDNSPerf(ctx context.Context, l Load, nice int, dir, hostport, query stri
 		stop()
 	}
 	f.Close()
+	data, _ := os.ReadFile(out)
 	if err != nil {
-		data, _ := os.ReadFile(out)
 		return perf{}, fmt.Errorf("dnsperf: %w\n%s", err, tail(string(data), 20))
 	}
-	return parseDNSPerf(out)
+	return parseDNSPerf(string(data))
 }
 
-func parseDNSPerf(path string) (perf, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return perf{}, err
-	}
-	defer f.Close()
+func parseDNSPerf(out string) (perf, error) {
 	var p perf
-	var lat []float64
-	var haveQPS bool
-	scanner := bufio.NewScanner(f)
-	for scanner.Scan() {
-		line := scanner.Text()
-		if strings.HasPrefix(line, "> ") {
-			// "> NOERROR whoami.example. A 0.000697"
-			fields := strings.Fields(line)
-			if len(fields) < 3 {
-				continue
+	var latencies []float64
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == ">" { // "> NOERROR whoami.example. A 0.000697"
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+				latencies = append(latencies, v)
 			}
-			v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-			if err != nil {
-				continue
-			}
-			lat = append(lat, v)
 			continue
 		}
-		key, value, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
+		key, value, _ := strings.Cut(strings.TrimSpace(line), ":")
 		value = strings.TrimSpace(value)
 		first, _, _ := strings.Cut(value, " ")
 		switch key {
 		case "Queries per second":
-			p.QPS, err = strconv.ParseFloat(first, 64)
-			haveQPS = err == nil
+			p.QPS, _ = strconv.ParseFloat(first, 64)
 		case "Queries completed":
 			p.Completed, _ = strconv.Atoi(first)
-		case "Queries lost":
-			p.Lost, _ = strconv.Atoi(first)
 		case "Response codes": // "NOERROR 236875 (100.00%), SERVFAIL 2 (0.00%)"
-			for _, code := range strings.Split(value, ",") {
+			for code := range strings.SplitSeq(value, ",") {
 				if f := strings.Fields(code); len(f) >= 2 && f[0] == "NOERROR" {
 					p.NoError, _ = strconv.Atoi(f[1])
 				}
 			}
 		}
 	}
-	if err := scanner.Err(); err != nil {
-		return perf{}, err
+	if p.QPS == 0 || len(latencies) == 0 {
+		return perf{}, fmt.Errorf("dnsperf printed no statistics or no responses:\n%s", tail(out, 20))
 	}
-	if !haveQPS || len(lat) == 0 {
-		data, _ := os.ReadFile(path)
-		return perf{}, fmt.Errorf("dnsperf printed no statistics or no responses:\n%s", tail(string(data), 20))
-	}
-	p.P50 = seconds(Percentile(lat, 0.50))
-	p.P99 = seconds(Percentile(lat, 0.99))
+	seconds := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	p.P50, p.P99 = seconds(Percentile(latencies, 0.50)), seconds(Percentile(latencies, 0.99))
 	return p, nil
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/prometheus/procfs"
 )
 
+// proc is /proc (errors show as empty fields).
+var proc, _ = procfs.NewDefaultFS()
+
 // Machine describes where the numbers were taken.
 type Machine struct {
 	CPUs      int
@@ -31,7 +34,6 @@ type LoadSample struct {
 // Binary is one coredns binary as built.
 type Binary struct {
 	Name    string
-	Path    string
 	Version string   // its -version output, one line
 	Modules []string // key modules from `go version -m`
 	Build   []string // key build settings
@@ -42,28 +44,22 @@ func describeMachine() Machine {
 	if out, err := exec.Command("go", "version").Output(); err == nil {
 		m.GoVersion = strings.TrimSpace(string(out))
 	}
-	fs, err := procfs.NewDefaultFS()
-	if err != nil {
-		return m
-	}
-	if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
-		m.CPUModel = cpus[0].ModelName
-	}
-	if mem, err := fs.Meminfo(); err == nil && mem.MemTotal != nil {
-		m.MemTotal = fmt.Sprintf("%d kB", *mem.MemTotal)
-	}
 	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(data))
+	}
+	if cpus, err := proc.CPUInfo(); err == nil && len(cpus) > 0 {
+		m.CPUModel = cpus[0].ModelName
+	}
+	if mem, err := proc.Meminfo(); err == nil && mem.MemTotal != nil {
+		m.MemTotal = fmt.Sprintf("%d kB", *mem.MemTotal)
 	}
 	return m
 }
 
 func (r *Results) load(phase string) {
 	s := LoadSample{Phase: phase, At: time.Now()}
-	if fs, err := procfs.NewDefaultFS(); err == nil {
-		if l, err := fs.LoadAvg(); err == nil {
-			s.LoadAvg = fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
-		}
+	if l, err := proc.LoadAvg(); err == nil {
+		s.LoadAvg = fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
 	}
 	r.Load = append(r.Load, s)
 }
@@ -82,7 +78,7 @@ func dnsperfVersion() string {
 }
 
 func describeBinary(name, path string) Binary {
-	b := Binary{Name: name, Path: path}
+	b := Binary{Name: name}
 	if out, err := exec.Command(path, "-version").Output(); err == nil {
 		b.Version = strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", " ")), " ")
 	}

@@ -31,21 +31,16 @@ type MicroResult struct {
 	NsRange             string // the ± of the interval, as benchstat prints it
 }
 
-// MicroArgs is the go test command line `make bench` runs for them.
-func MicroArgs(benchtime string, count int) []string {
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem", fmt.Sprintf("-count=%d", max(1, count))}
-	if benchtime != "" {
-		args = append(args, "-benchtime", benchtime)
-	}
-	return append(args, "./plugin/...")
-}
-
 func (b *bencher) micro(ctx context.Context) error {
 	root, err := cluster.RepoRoot()
 	if err != nil {
 		return err
 	}
-	args := MicroArgs(b.cfg.Benchtime, b.cfg.BenchCount)
+	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem", fmt.Sprintf("-count=%d", max(1, b.cfg.BenchCount))}
+	if b.cfg.Benchtime != "" {
+		args = append(args, "-benchtime", b.cfg.Benchtime)
+	}
+	args = append(args, "./plugin/...")
 	b.cfg.Logf("micro-benchmarks: go %s", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
@@ -83,7 +78,11 @@ func summarizeBench(out []byte) ([]MicroResult, error) {
 			order = append(order, k)
 		}
 		for _, v := range res.Values {
-			values[k][v.Unit] = append(values[k][v.Unit], v.Value)
+			unit, value := v.Unit, v.Value
+			if v.OrigUnit != "" { // as go test printed it: ns/op, not benchfmt's sec/op
+				unit, value = v.OrigUnit, v.OrigValue
+			}
+			values[k][unit] = append(values[k][unit], value)
 		}
 	}
 	if err := reader.Err(); err != nil {
@@ -95,8 +94,8 @@ func summarizeBench(out []byte) ([]MicroResult, error) {
 	var results []MicroResult
 	for _, k := range order {
 		v := values[k]
-		r := MicroResult{Package: k.pkg, Name: "Benchmark" + k.name, Runs: len(v["sec/op"]),
-			NsPerOp: summary(scale(v["sec/op"], 1e9)), BytesPerOp: summary(v["B/op"]), AllocsPerOp: summary(v["allocs/op"])}
+		r := MicroResult{Package: k.pkg, Name: "Benchmark" + k.name, Runs: len(v["ns/op"]),
+			NsPerOp: summary(v["ns/op"]), BytesPerOp: summary(v["B/op"]), AllocsPerOp: summary(v["allocs/op"])}
 		r.NsRange = r.NsPerOp.PctRangeString()
 		if r.Runs < 6 {
 			r.NsRange = "n/a" // benchmath's interval needs 6 runs or more at 95%
@@ -104,15 +103,6 @@ func summarizeBench(out []byte) ([]MicroResult, error) {
 		results = append(results, r)
 	}
 	return results, nil
-}
-
-// scale multiplies xs (benchfmt reports ns/op as sec/op).
-func scale(xs []float64, by float64) []float64 {
-	out := make([]float64, len(xs))
-	for i, x := range xs {
-		out[i] = x * by
-	}
-	return out
 }
 
 func quoteArgs(args []string) string {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/warpdns/warpdns/test/cluster"
 )
 
 // Propagation is one variant of the readiness-flip measurement.
@@ -36,7 +38,7 @@ func (b *bencher) propagation(ctx context.Context) error {
 		}
 		b.r.Propagation = append(b.r.Propagation, p)
 	}
-	b.exampleServer.stop()
+	b.exampleServer.Kill()
 
 	if cfg.CachedFlips > 0 {
 		s, err := b.start(ctx, "ours Corefile.example, cluster zone cached", b.ours, b.files.exampleCached)
@@ -48,7 +50,7 @@ func (b *bencher) propagation(ctx context.Context) error {
 		// moment of its cache entry's life: the lane asks every 100 ms
 		// (a client that keeps the entry warm) and flips after a random
 		// delay of up to one TTL.
-		lanes := min(cfg.CachedFlips, len(b.world.flips))
+		lanes := min(cfg.CachedFlips, len(b.flips))
 		logf("propagation: %d Services flipped once each at random moments, cluster zone cached (cache 30: up to 30 s each)", lanes)
 		p := Propagation{Name: "cluster zone cached", Corefile: "Corefile.example with `cache 30` for the cluster zone too (its two `disable` lines dropped)",
 			Lanes: lanes, Poll: 100 * time.Millisecond, Spread: 30 * time.Second, Timeout: 45 * time.Second}
@@ -56,7 +58,7 @@ func (b *bencher) propagation(ctx context.Context) error {
 			return err
 		}
 		b.r.Propagation = append(b.r.Propagation, p)
-		s.stop()
+		s.Kill()
 	}
 	return nil
 }
@@ -66,37 +68,31 @@ func (b *bencher) propagation(ctx context.Context) error {
 // answer shows the flip.
 func (b *bencher) flip(ctx context.Context, vpc string, p *Propagation, flips int) error {
 	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs []error
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
 	)
 	for lane := range p.Lanes {
 		n := flips / p.Lanes
 		if lane < flips%p.Lanes {
 			n++
 		}
-		f := b.world.flips[lane]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			var delay time.Duration
 			if p.Spread > 0 {
 				delay = rand.N(p.Spread)
 			}
-			lat, writes, timeouts, err := b.flipLane(ctx, vpc, f, n, delay, p.Poll, p.Timeout)
+			err := b.flipLane(ctx, vpc, b.flips[lane], n, delay, p, &mu)
 			mu.Lock()
 			defer mu.Unlock()
-			p.Latencies = append(p.Latencies, lat...)
-			p.Writes = append(p.Writes, writes...)
-			p.Timeouts += timeouts
-			if err != nil {
-				errs = append(errs, err)
+			if first == nil {
+				first = err
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return errs[0]
+	if first != nil {
+		return first
 	}
 	if len(p.Latencies) == 0 {
 		return fmt.Errorf("%s: no flip was seen", p.Name)
@@ -104,24 +100,22 @@ func (b *bencher) flip(ctx context.Context, vpc string, p *Propagation, flips in
 	return nil
 }
 
-func (b *bencher) flipLane(ctx context.Context, vpc string, f *flipper, n int, delay, poll, timeout time.Duration) (lat, writes []time.Duration, timeouts int, err error) {
-	q, err := newQuerier(vpc)
-	if err != nil {
-		return nil, nil, 0, err
+// flipLane flips f n times, after delay, and records in p (under mu) how
+// long each flip took to show on vpc.
+func (b *bencher) flipLane(ctx context.Context, vpc string, f *flipper, n int, delay time.Duration, p *Propagation, mu *sync.Mutex) error {
+	q := &querier{client: &dns.Client{Net: "udp", Timeout: time.Second}, addr: vpc}
+	var err error
+	if q.conn, err = q.client.Dial(vpc); err != nil {
+		return err
 	}
-	defer q.close()
+	defer func() { q.conn.Close() }() // waitFor may have dialed again
 	// Start from a state the server already shows.
-	current := slices.Clone(f.all)
-	if f.down {
-		current = current[1:]
-	}
-	slices.Sort(current)
-	if _, ok := q.waitFor(ctx, f.qname, current, poll, timeout); !ok {
-		return nil, nil, 0, fmt.Errorf("%s never answered %v", f.qname, current)
+	if _, ok := q.waitFor(ctx, f.qname, f.answer(f.down), p.Poll, p.Timeout); !ok {
+		return fmt.Errorf("%s never answered %v", f.qname, f.answer(f.down))
 	}
 	if delay > 0 {
 		// Keep asking, as a client would, until it is time to flip.
-		q.waitFor(ctx, f.qname, nil, poll, delay)
+		q.waitFor(ctx, f.qname, nil, p.Poll, delay)
 	}
 	for range n {
 		slice, want := f.next()
@@ -133,18 +127,20 @@ func (b *bencher) flipLane(ctx context.Context, vpc string, f *flipper, n int, d
 			wrote = time.Since(t0)
 			done <- err
 		}()
-		seen, ok := q.waitFor(ctx, f.qname, want, poll, timeout)
+		seen, ok := q.waitFor(ctx, f.qname, want, p.Poll, p.Timeout)
 		if err := <-done; err != nil {
-			return lat, writes, timeouts, fmt.Errorf("updating %s: %w", slice.Name, err)
+			return fmt.Errorf("updating %s: %w", slice.Name, err)
 		}
-		writes = append(writes, wrote)
-		if !ok {
-			timeouts++
-			continue
+		mu.Lock()
+		p.Writes = append(p.Writes, wrote)
+		if ok {
+			p.Latencies = append(p.Latencies, seen.Sub(t0))
+		} else {
+			p.Timeouts++
 		}
-		lat = append(lat, seen.Sub(t0))
+		mu.Unlock()
 	}
-	return lat, writes, timeouts, nil
+	return nil
 }
 
 // querier asks one name over one UDP socket, as fast as answers come.
@@ -154,17 +150,6 @@ type querier struct {
 	addr   string
 }
 
-func newQuerier(addr string) (*querier, error) {
-	c := &dns.Client{Net: "udp", Timeout: time.Second}
-	conn, err := c.Dial(addr)
-	if err != nil {
-		return nil, err
-	}
-	return &querier{client: c, conn: conn, addr: addr}, nil
-}
-
-func (q *querier) close() { q.conn.Close() }
-
 // waitFor asks name (A) until the answer is exactly want (sorted), and
 // returns when that answer arrived; with want nil, it asks until timeout.
 func (q *querier) waitFor(ctx context.Context, name string, want []string, poll, timeout time.Duration) (time.Time, bool) {
@@ -172,28 +157,17 @@ func (q *querier) waitFor(ctx context.Context, name string, want []string, poll,
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
 	m.SetEdns0(4096, false)
-	got := make([]string, 0, len(want)+1)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		m.Id = dns.Id()
 		r, _, err := q.client.ExchangeWithConn(m, q.conn)
 		at := time.Now()
-		if err == nil && r.Rcode == dns.RcodeSuccess {
-			got = got[:0]
-			for _, rr := range r.Answer {
-				if a, ok := rr.(*dns.A); ok {
-					got = append(got, a.A.String())
-				}
-			}
-			slices.Sort(got)
-			if want != nil && slices.Equal(got, want) {
-				return at, true
-			}
-		} else if err != nil {
-			if _, ok := err.(net.Error); !ok { // a timeout is retried; anything else reopens the socket
-				q.conn.Close()
-				if conn, derr := q.client.Dial(q.addr); derr == nil {
-					q.conn = conn
-				}
+		if err == nil && r.Rcode == dns.RcodeSuccess && want != nil && slices.Equal(cluster.Addresses(r.Answer), want) {
+			return at, true
+		}
+		if _, isNetErr := err.(net.Error); err != nil && !isNetErr { // a timeout is retried; anything else reopens the socket
+			q.conn.Close()
+			if conn, derr := q.client.Dial(q.addr); derr == nil {
+				q.conn = conn
 			}
 		}
 		if poll > 0 {

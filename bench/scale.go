@@ -3,14 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -29,8 +26,9 @@ type Scale struct {
 // ScaleSetup is one binary and Corefile, started ScaleRounds times.
 type ScaleSetup struct {
 	Name     string
-	Upstream bool
 	Samples  []ScaleSample
+	bin      string
+	corefile corefile
 }
 
 // ScaleSample is one start-up.
@@ -40,68 +38,63 @@ type ScaleSample struct {
 	Watches                 map[string]int // watches it opened on the apiserver, per resource
 }
 
-// scaleSetup is a ScaleSetup with what starts it.
-type scaleSetup struct {
-	ScaleSetup
-	bin      string
-	corefile func(cluster.Ports) (string, error)
-}
-
 // smallWorld is kubeadm's stock Corefile in a cluster of cfg.SmallServices
 // Services: what a binary costs at rest, before any data. Besides the staged
 // copies (see stage) it starts ours as the Go linker wrote it, which is
 // what a freshly built bin/coredns is.
 func (b *bencher) smallWorld(ctx context.Context) error {
 	cfg := b.cfg
-	s := &b.r.SmallWorld
-	s.Namespaces = 1
 	if err := b.c.EnsureNamespace(ctx, "small"); err != nil {
 		return err
 	}
-	for i := range cfg.SmallServices {
-		var ips []string
-		for j := range cfg.EndpointsPerService {
-			ips = append(ips, fmt.Sprintf("10.127.%d.%d", i, j+1))
-		}
-		if err := createScaleService(ctx, b.c.Client, "small", fmt.Sprintf("small-%d", i), ips); err != nil {
-			return err
-		}
+	if err := b.createServices(ctx, cfg.SmallServices, func(int) string { return "small" }, "small-%d",
+		func(i, j int) string { return fmt.Sprintf("10.127.%d.%d", i, j+1) }); err != nil {
+		return err
 	}
 	all, err := b.c.Client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
 	// The apiserver's own `kubernetes` Service counts too.
-	s.Services, s.Endpoints = len(all.Items), cfg.SmallServices*cfg.EndpointsPerService
-	return b.startUps(ctx, "small world", s, []scaleSetup{
-		{ScaleSetup{Name: "upstream, stock Corefile", Upstream: true}, b.upstream, b.files.stock},
-		{ScaleSetup{Name: "ours, stock Corefile"}, b.ours, b.files.stock},
-		{ScaleSetup{Name: "ours, stock Corefile, binary as the linker wrote it"}, b.linked, b.files.stock},
+	b.r.SmallWorld = Scale{Services: len(all.Items), Endpoints: cfg.SmallServices * cfg.EndpointsPerService, Namespaces: 1}
+	return b.startUps(ctx, "small world", &b.r.SmallWorld, []ScaleSetup{
+		{Name: "upstream, stock Corefile", bin: b.upstream, corefile: b.files.stock},
+		{Name: "ours, stock Corefile", bin: b.ours, corefile: b.files.stock},
+		{Name: "ours, stock Corefile, binary as the linker wrote it", bin: b.linked, corefile: b.files.stock},
 	})
 }
 
 func (b *bencher) scale(ctx context.Context) error {
 	cfg, logf := b.cfg, b.cfg.Logf
-	b.stopAll()
+	b.stopAllBut(nil)
 	s := &b.r.Scale
 	s.Services, s.Endpoints, s.Namespaces = cfg.Services, cfg.Services*cfg.EndpointsPerService, cfg.Namespaces
 	logf("scale: creating %d Services with %d endpoints each in %d namespaces", cfg.Services, cfg.EndpointsPerService, cfg.Namespaces)
 	start := time.Now()
-	if err := b.populate(ctx); err != nil {
+	for n := range cfg.Namespaces {
+		if err := b.c.EnsureNamespace(ctx, scaleNamespace(n)); err != nil {
+			return err
+		}
+	}
+	err := b.createServices(ctx, cfg.Services, func(i int) string { return scaleNamespace(i % cfg.Namespaces) }, "svc-%d", func(i, j int) string {
+		n := i*cfg.EndpointsPerService + j + 1 // after 10.128.0.0
+		return fmt.Sprintf("10.%d.%d.%d", 128+(n>>16), (n>>8)&0xff, n&0xff)
+	})
+	if err != nil {
 		return err
 	}
 	s.Populate = time.Since(start)
 	logf("scale: created in %v", s.Populate.Round(time.Second))
-	return b.startUps(ctx, "scale", s, []scaleSetup{
-		{ScaleSetup{Name: "upstream, stock Corefile", Upstream: true}, b.upstream, b.files.stock},
-		{ScaleSetup{Name: "ours, stock Corefile"}, b.ours, b.files.stock},
-		{ScaleSetup{Name: "ours, Corefile.example"}, b.ours, b.files.exampleLocal},
+	return b.startUps(ctx, "scale", s, []ScaleSetup{
+		{Name: "upstream, stock Corefile", bin: b.upstream, corefile: b.files.stock},
+		{Name: "ours, stock Corefile", bin: b.ours, corefile: b.files.stock},
+		{Name: "ours, Corefile.example", bin: b.ours, corefile: b.files.example},
 	})
 }
 
 // startUps starts each setup ScaleRounds times, one at a time, alternating
 // the order.
-func (b *bencher) startUps(ctx context.Context, phase string, s *Scale, setups []scaleSetup) error {
+func (b *bencher) startUps(ctx context.Context, phase string, s *Scale, setups []ScaleSetup) error {
 	cfg := b.cfg
 	for round := range cfg.ScaleRounds {
 		order := []int{0, 1, 2}
@@ -110,7 +103,7 @@ func (b *bencher) startUps(ctx context.Context, phase string, s *Scale, setups [
 		}
 		for _, i := range order {
 			st := &setups[i]
-			sample, err := b.startUp(ctx, st.Name, st.bin, st.corefile)
+			sample, err := b.startUp(ctx, st)
 			if err != nil {
 				return err
 			}
@@ -119,22 +112,20 @@ func (b *bencher) startUps(ctx context.Context, phase string, s *Scale, setups [
 				st.Name, sample.ToReady.Round(time.Millisecond), mib(sample.RSS), mib(sample.RSSFile), mib(sample.HeapInuse), sample.Watches)
 		}
 	}
-	for _, st := range setups {
-		s.Setups = append(s.Setups, st.ScaleSetup)
-	}
+	s.Setups = setups
 	return nil
 }
 
 // startUp starts one coredns, times it to ready, waits until the watches it
 // opens have settled, reads its memory, and stops it again.
-func (b *bencher) startUp(ctx context.Context, name, bin string, corefile func(cluster.Ports) (string, error)) (ScaleSample, error) {
+func (b *bencher) startUp(ctx context.Context, st *ScaleSetup) (ScaleSample, error) {
 	baseline, err := b.c.Watches()
 	if err != nil {
 		return ScaleSample{}, err
 	}
-	c, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: b.cfg.Dir, Nice: b.cfg.Nice}, bin, corefile)
+	c, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: b.cfg.Dir, Nice: b.cfg.Nice}, st.bin, st.corefile)
 	if err != nil {
-		return ScaleSample{}, fmt.Errorf("%s: %w", name, err)
+		return ScaleSample{}, fmt.Errorf("%s: %w", st.Name, err)
 	}
 	defer c.Kill()
 	sample := ScaleSample{ToReady: c.ToReady}
@@ -160,102 +151,47 @@ func (b *bencher) startUp(ctx context.Context, name, bin string, corefile func(c
 	return sample, b.c.WatchesClosed(ctx, baseline)
 }
 
-// populate creates the Services and their EndpointSlices (one per Service,
-// as the endpointslice controller writes them) with parallel workers and no
-// client-side rate limit.
-func (b *bencher) populate(ctx context.Context) error {
-	cfg := b.cfg
+// createServices creates count Services (name with %d for i, in namespace
+// ns(i), port http 80) and their EndpointSlices (one per Service, as the
+// endpointslice controller writes them: a ready endpoint at ip(i, j), pod
+// NAME-j on node-j) with 32 parallel workers and no client-side rate limit.
+func (b *bencher) createServices(ctx context.Context, count int, ns func(i int) string, name string, ip func(i, j int) string) error {
 	rc := rest.CopyConfig(b.c.RESTConfig)
 	rc.QPS = -1 // no client-side limiter
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
 	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
+	fast := *b.c
+	var err error
+	if fast.Client, err = kubernetes.NewForConfig(rc); err != nil {
 		return err
 	}
-	for n := range cfg.Namespaces {
-		if err := b.c.EnsureNamespace(ctx, scaleNamespace(n)); err != nil {
-			return err
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for i := range count {
+		if ctx.Err() != nil {
+			break
 		}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		first   error
-	)
-	base := netip.MustParseAddr("10.128.0.0").As4()
-	baseN := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= cfg.Services || ctx.Err() != nil {
-					return
-				}
-				var ips []string
-				for j := range cfg.EndpointsPerService {
-					n := baseN + uint32(i*cfg.EndpointsPerService+j+1)
-					ips = append(ips, netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}).String())
-				}
-				if err := createScaleService(ctx, client, scaleNamespace(i%cfg.Namespaces), fmt.Sprintf("svc-%d", i), ips); err != nil {
-					errOnce.Do(func() { first = err; cancel() })
-					return
-				}
+		g.Go(func() error {
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf(name, i), Namespace: ns(i)},
+				Spec: corev1.ServiceSpec{
+					Selector: map[string]string{"app": fmt.Sprintf(name, i)},
+					Ports:    []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
+				},
 			}
-		}()
+			var ips []string
+			for j := range b.cfg.EndpointsPerService {
+				ips = append(ips, ip(i, j))
+			}
+			if _, err := createService(ctx, &fast, svc, ips, func(j int) string { return fmt.Sprintf("node-%d", j) }); err != nil {
+				return fmt.Errorf("creating Service %s/%s and its EndpointSlice: %w", svc.Namespace, svc.Name, err)
+			}
+			return nil
+		})
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 func scaleNamespace(n int) string { return fmt.Sprintf("scale-%d", n) }
-
-func createScaleService(ctx context.Context, client kubernetes.Interface, ns, name string, ips []string) error {
-	svc, err := client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": name},
-			Ports:    []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("creating Service %s/%s: %w", ns, name, err)
-	}
-	yes, no := true, false
-	portName, proto, port := "http", corev1.ProtocolTCP, int32(80)
-	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      name + "-v4-0",
-			Namespace: ns,
-			Labels: map[string]string{
-				discoveryv1.LabelServiceName: name,
-				discoveryv1.LabelManagedBy:   "endpointslice-controller.k8s.io",
-			},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "v1", Kind: "Service", Name: name, UID: svc.UID, Controller: &yes, BlockOwnerDeletion: &yes,
-			}},
-		},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Protocol: &proto, Port: &port}},
-	}
-	for j, ip := range ips {
-		node := fmt.Sprintf("node-%d", j)
-		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
-			Addresses:  []string{ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: &yes, Serving: &yes, Terminating: &no},
-			NodeName:   &node,
-			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: fmt.Sprintf("%s-%d", name, j)},
-		})
-	}
-	if _, err := client.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating EndpointSlice %s/%s: %w", ns, slice.Name, err)
-	}
-	return nil
-}
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -38,16 +38,38 @@ func Percentile[T number](xs []T, q float64) T {
 
 // roundDur keeps three significant digits or so.
 func roundDur(d time.Duration) time.Duration {
-	switch {
-	case d >= 10*time.Second:
-		return d.Round(100 * time.Millisecond)
-	case d >= time.Second:
-		return d.Round(10 * time.Millisecond)
-	case d >= 10*time.Millisecond:
-		return d.Round(100 * time.Microsecond)
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	default:
-		return d.Round(time.Microsecond)
+	for _, unit := range []time.Duration{10 * time.Second, time.Second, 10 * time.Millisecond, time.Millisecond} {
+		if d >= unit {
+			return d.Round(unit / 100)
+		}
 	}
+	return d.Round(time.Microsecond)
+}
+
+// medianOf is the median of f over runs.
+func medianOf[T number](runs []perf, f func(perf) T) T {
+	xs := make([]T, len(runs))
+	for i, r := range runs {
+		xs[i] = f(r)
+	}
+	return Median(xs)
+}
+
+// ratios are the per-round ratios of two sides and their median.
+type ratios struct {
+	Rounds []float64
+	Median float64
+}
+
+// ratiosOf is f(a[i]) / f(b[i]) for each round both have where f(b[i]) is
+// not 0.
+func ratiosOf[T number](a, b []perf, f func(perf) T) ratios {
+	var r ratios
+	for i := range min(len(a), len(b)) {
+		if d := float64(f(b[i])); d != 0 {
+			r.Rounds = append(r.Rounds, float64(f(a[i]))/d)
+		}
+	}
+	r.Median = Median(r.Rounds)
+	return r
 }

@@ -16,16 +16,36 @@ import (
 // (and, on the plain-block A row, of k8s_gateway), round after round.
 type Pair struct {
 	Key, Title     string
+	Label          string  // its name in the chart
 	Target         float64 // the ratio ours/upstream must reach; 0: none
 	Ours, Upstream Side
 	Peer           *Side  // k8s_gateway, where it runs
 	NoPeer         string // why the row has no k8s_gateway side, where it should
 }
 
-// Side is one side of a Pair and its runs, one per round.
+// Side is one side of a Pair: a coredns of its own, the one query dnsperf
+// repeats to it, and its runs, one per round.
 type Side struct {
-	endpoint
-	Runs []perf
+	Server   string // which coredns and Corefile
+	bin      string
+	corefile corefile
+	vpc      bool // asked on Corefile.example's VPC listener
+	Name     string
+	Type     uint16
+	Want     int // records in the answer; 0: any
+	Runs     []perf
+
+	srv     *cluster.CoreDNS
+	addr    string
+	metrics bool // the Corefile has the prometheus plugin, which tells the allocations per query
+}
+
+// sideOf makes Sides that ask server (bin with corefile) for a name and
+// type and expect want records.
+func sideOf(server, bin string, corefile corefile, vpc bool, want int) func(name string, qtype uint16) Side {
+	return func(name string, qtype uint16) Side {
+		return Side{Server: server, bin: bin, corefile: corefile, vpc: vpc, Name: name, Type: qtype, Want: want}
+	}
 }
 
 func (p *Pair) sides() []*Side {
@@ -36,192 +56,55 @@ func (p *Pair) sides() []*Side {
 	return out
 }
 
-// endpoint is a server address and the one query dnsperf repeats to it.
-type endpoint struct {
-	Server string // which coredns and Corefile
-	srv    *server
-	addr   string
-	Name   string
-	Type   uint16
-	Want   int // records in the answer; 0: any
-	// metrics: the Corefile has the prometheus plugin, which tells the
-	// allocations per query.
-	metrics bool
+// Query is the question dnsperf repeats.
+func (sd *Side) Query() string {
+	return strings.TrimSuffix(sd.Name, ".") + " " + dns.TypeToString[sd.Type]
 }
 
-func (e endpoint) query() string {
-	return strings.TrimSuffix(e.Name, ".") + " " + dns.TypeToString[e.Type]
-}
-
-// side is what starts one side of a comparison.
-type side struct {
-	label, bin string
-	corefile   func(cluster.Ports) (string, error)
-	vpc        bool // asked on Corefile.example's VPC listener
-	name       string
-	qtype      uint16
-	want       int
-}
-
-// pairSpec is one comparison to set up.
-type pairSpec struct {
-	key, title string
-	target     float64
-	ours, up   side
-	peer       *side
-}
-
-// startPairs starts a coredns for each side of each comparison, so that
-// every side has the same history: measured once a round, idle in between.
-// (One upstream process shared by all pairs was busy four times as often as
-// ours with the stock Corefile, and came out of each round warmer: a few
-// percent on a comparison that should be even.) Before anything is
-// measured, each side must give the answer it should, and ours the same
-// records as the others (so that the comparison is between equal work).
-func (b *bencher) startPairs(ctx context.Context, specs []pairSpec) ([]*Pair, error) {
-	var pairs []*Pair
-	for _, sp := range specs {
-		p := &Pair{Key: sp.key, Title: sp.title, Target: sp.target}
-		var err error
-		if p.Ours.endpoint, err = b.endpointOf(ctx, sp.key, sp.ours); err != nil {
-			return nil, err
-		}
-		if p.Upstream.endpoint, err = b.endpointOf(ctx, sp.key, sp.up); err != nil {
-			return nil, err
-		}
-		if sp.peer != nil {
-			if sp.peer.bin == "" {
-				p.NoPeer = "k8s_gateway did not build: " + b.whyNoGateway
-			} else {
-				p.Peer = &Side{}
-				if p.Peer.endpoint, err = b.endpointOf(ctx, sp.key, *sp.peer); err != nil {
-					return nil, err
-				}
-			}
-		}
-		ours, err := b.sanity(p.Ours.endpoint)
-		if err != nil {
-			return nil, err
-		}
-		for _, other := range p.sides()[1:] {
-			theirs, err := b.sanity(other.endpoint)
-			if err != nil {
-				return nil, fmt.Errorf("%w; its log:\n%s", err, tail(other.srv.Log(), 15))
-			}
-			if !slices.Equal(ours, theirs) {
-				return nil, fmt.Errorf("%s: ours answers %v, %s %v", p.Title, ours, other.Server, theirs)
-			}
-		}
-		pairs = append(pairs, p)
-	}
-	return pairs, nil
-}
-
-func (b *bencher) endpointOf(ctx context.Context, key string, sd side) (endpoint, error) {
-	s, err := b.start(ctx, key+": "+sd.label, sd.bin, sd.corefile)
-	if err != nil {
-		return endpoint{}, err
-	}
-	addr := s.Ports.DNSAddr()
-	if sd.vpc {
-		addr = s.Ports.VPCAddr()
-	}
-	return endpoint{Server: sd.label, srv: s, addr: addr, Name: sd.name, Type: sd.qtype, Want: sd.want,
-		metrics: strings.Contains(s.Corefile, "prometheus ")}, nil
-}
-
-// measure runs rounds rounds of every pair at load l, rotating the order of
-// the sides from round to round (A/B, then B/A) so that a drift in the
-// machine's load does not always favor the same side; each round ends with
-// ceiling, if given.
-func (b *bencher) measure(ctx context.Context, phase string, l Load, rounds int, pairs []*Pair, ceiling *endpoint) error {
-	for round := range rounds {
-		for _, p := range pairs {
-			sides := p.sides()
-			for i := range sides {
-				sd := sides[(i+round)%len(sides)]
-				res, err := b.perf(ctx, l, sd.endpoint)
-				if err != nil {
-					return fmt.Errorf("%s, %s: %w", p.Title, sd.Server, err)
-				}
-				sd.Runs = append(sd.Runs, res)
-				b.cfg.Logf("%s round %d/%d: %-16s %-40s %6.0f qps  p99 %-9v cpu/query %v", phase, round+1, rounds, p.Key, sd.Server, res.QPS, roundDur(res.P99), res.CPUPerQuery)
-			}
-		}
-		if ceiling == nil {
-			continue
-		}
-		res, err := b.perf(ctx, l, *ceiling)
-		if err != nil {
-			return fmt.Errorf("whoami: %w", err)
-		}
-		b.r.Whoami = append(b.r.Whoami, res)
-		b.cfg.Logf("%s round %d/%d: %-16s %-40s %6.0f qps  p99 %-9v cpu/query %v", phase, round+1, rounds, "ceiling", ceiling.Server, res.QPS, roundDur(res.P99), res.CPUPerQuery)
-	}
-	return nil
-}
+// The names the comparisons ask (see seedWorld).
+const (
+	whoamiName  = "whoami.example."
+	apiName     = "api.platform.svc.cluster.local."
+	apiHeadless = "api-headless.platform.svc.cluster.local."
+	apiAlias    = "stg-api.platform.svc.cluster.local."
+	tenName     = "ten.platform.svc.cluster.local."
+	tenHeadless = "tenhl.platform.svc.cluster.local."
+	tenAlias    = "stg-ten.platform.svc.cluster.local."
+	srv         = "_http._tcp."
+)
 
 func (b *bencher) throughput(ctx context.Context) error {
-	cfg, logf := b.cfg, b.cfg.Logf
-	const (
-		clusterIPName = "api.platform.svc.cluster.local."
-		headlessName  = "api-headless.platform.svc.cluster.local."
-		aliasName     = "stg-api.platform.svc.cluster.local."
-	)
-	n := cfg.Endpoints
-	upStock := func(name string, qtype uint16, want int) side {
-		return side{"upstream, stock Corefile", b.upstream, b.files.stock, false, name, qtype, want}
-	}
-	ourVPC := func(name string, qtype uint16, want int) side {
-		return side{"ours, Corefile.example :5353", b.ours, b.files.exampleLocal, true, name, qtype, want}
-	}
-	ourInCluster := side{"ours, Corefile.example :53", b.ours, b.files.exampleLocal, false, clusterIPName, dns.TypeA, 1}
+	n, f := b.cfg.Endpoints, b.files
+	ourVPC := sideOf("ours, Corefile.example :5353", b.ours, f.example, true, n)
+	ourInCluster := sideOf("ours, Corefile.example :53", b.ours, f.example, false, 1)(apiName, dns.TypeA)
 	// Upstream with the same server block, less our two plugins.
-	upExample := func(vpc bool, name string, qtype uint16, want int) side {
-		label := "upstream, Corefile.example without envalias and headlessonly :53"
-		if vpc {
-			label = "upstream, Corefile.example without envalias and headlessonly :5353"
-		}
-		return side{label, b.upstream, b.files.exampleWithoutOurs, vpc, name, qtype, want}
-	}
-	specs := []pairSpec{
-		{key: "stock-a", title: "stock Corefile, A of a ClusterIP Service", target: 0.98,
-			ours: side{"ours, stock Corefile", b.ours, b.files.stock, false, clusterIPName, dns.TypeA, 1},
-			up:   upStock(clusterIPName, dns.TypeA, 1)},
-		{key: "incluster-a", title: "Corefile.example in-cluster listener (:53), A of a ClusterIP Service",
-			ours: ourInCluster, up: upExample(false, clusterIPName, dns.TypeA, 1)},
-		{key: "vpc-a", title: fmt.Sprintf("VPC path, A (%d ready endpoints)", n), target: 0.95,
-			ours: ourVPC(aliasName, dns.TypeA, n), up: upExample(true, headlessName, dns.TypeA, n)},
-		{key: "vpc-srv", title: fmt.Sprintf("VPC path, SRV (%d ready endpoints)", n), target: 0.95,
-			ours: ourVPC("_http._tcp."+aliasName, dns.TypeSRV, n), up: upExample(true, "_http._tcp."+headlessName, dns.TypeSRV, n)},
+	upVPC := sideOf("upstream, Corefile.example without envalias and headlessonly :5353", b.upstream, f.withoutOurs, true, n)
+	upInCluster := sideOf("upstream, Corefile.example without envalias and headlessonly :53", b.upstream, f.withoutOurs, false, 1)
+	upStock := sideOf("upstream, stock Corefile", b.upstream, f.stock, false, 1)
+	pairs := []Pair{
+		{Key: "stock-a", Label: "stock\nA", Title: "stock Corefile, A of a ClusterIP Service", Target: 0.98,
+			Ours: sideOf("ours, stock Corefile", b.ours, f.stock, false, 1)(apiName, dns.TypeA), Upstream: upStock(apiName, dns.TypeA)},
+		{Key: "incluster-a", Label: "example :53\nA", Title: "Corefile.example in-cluster listener (:53), A of a ClusterIP Service",
+			Ours: ourInCluster, Upstream: upInCluster(apiName, dns.TypeA)},
+		{Key: "vpc-a", Label: "VPC path\nA", Title: fmt.Sprintf("VPC path, A (%d ready endpoints)", n), Target: 0.95,
+			Ours: ourVPC(apiAlias, dns.TypeA), Upstream: upVPC(apiHeadless, dns.TypeA)},
+		{Key: "vpc-srv", Label: "VPC path\nSRV", Title: fmt.Sprintf("VPC path, SRV (%d ready endpoints)", n), Target: 0.95,
+			Ours: ourVPC(srv+apiAlias, dns.TypeSRV), Upstream: upVPC(srv+apiHeadless, dns.TypeSRV)},
 		// Both listeners against upstream's stock Corefile: what
 		// Corefile.example's acl and its second listener (upstream's
 		// plugins) add on top of ours.
-		{key: "incluster-a-stock", title: "Corefile.example in-cluster listener (:53), A of a ClusterIP Service, against upstream's stock Corefile",
-			ours: ourInCluster, up: upStock(clusterIPName, dns.TypeA, 1)},
-		{key: "vpc-a-stock", title: fmt.Sprintf("VPC path, A (%d ready endpoints), against upstream's stock Corefile", n),
-			ours: ourVPC(aliasName, dns.TypeA, n), up: upStock(headlessName, dns.TypeA, n)},
+		{Key: "incluster-a-stock", Label: ":53 A vs\nup. stock", Title: "Corefile.example in-cluster listener (:53), A of a ClusterIP Service, against upstream's stock Corefile",
+			Ours: ourInCluster, Upstream: upStock(apiName, dns.TypeA)},
+		{Key: "vpc-a-stock", Label: "VPC A vs\nup. stock", Title: fmt.Sprintf("VPC path, A (%d ready endpoints), against upstream's stock Corefile", n),
+			Ours: ourVPC(apiAlias, dns.TypeA), Upstream: sideOf("upstream, stock Corefile", b.upstream, f.stock, false, n)(apiHeadless, dns.TypeA)},
 	}
-	logf("throughput: starting a coredns for each side of %d comparisons, and upstream whoami", len(specs))
-	pairs, err := b.startPairs(ctx, specs)
-	if err != nil {
+	ceiling := sideOf("upstream, whoami", b.upstream, f.whoami, false, 0)(whoamiName, dns.TypeA)
+	if err := b.compare(ctx, "throughput", b.cfg.Load, b.cfg.Rounds, pairs, &ceiling); err != nil {
 		return err
 	}
-	ceiling, err := b.endpointOf(ctx, "ceiling", side{"upstream, whoami", b.upstream, b.files.whoami, false, whoamiName, dns.TypeA, 0})
-	if err != nil {
-		return err
-	}
-	if _, err := b.sanity(ceiling); err != nil {
-		return err
-	}
+	b.r.Throughput, b.r.Whoami = pairs, ceiling.Runs
 	// Propagation uses the VPC-path server; the others stop after this phase.
 	b.exampleServer = pairs[2].Ours.srv
-	if err := b.measure(ctx, "throughput", cfg.Load, cfg.Rounds, pairs, &ceiling); err != nil {
-		return err
-	}
-	for _, p := range pairs {
-		b.r.Throughput = append(b.r.Throughput, *p)
-	}
 	b.stopAllBut(b.exampleServer)
 	return nil
 }
@@ -232,101 +115,168 @@ func (b *bencher) throughput(ctx context.Context) error {
 // Service published headless (tenhl), and k8s_gateway the same Service
 // annotated for its pod IPs (ten); and the stock Corefile at the same load.
 func (b *bencher) saturated(ctx context.Context) error {
-	cfg := b.cfg
-	const (
-		alias    = "stg-ten.platform.svc.cluster.local."
-		headless = "tenhl.platform.svc.cluster.local."
-		gateway  = "ten.platform.svc.cluster.local."
-		plain    = "api.platform.svc.cluster.local."
-	)
-	n := cfg.Endpoints
-	ours := func(name string, qtype uint16) side {
-		return side{"ours, plain block", b.ours, b.files.plainOurs, false, name, qtype, n}
+	n, f := b.cfg.Endpoints, b.files
+	ours := sideOf("ours, plain block", b.ours, f.plainOurs, false, n)
+	up := sideOf("upstream, plain block", b.upstream, f.plainUpstream, false, n)
+	gateway := sideOf("k8s_gateway, plain block", b.gateway, f.k8sGateway, false, n)(tenName, dns.TypeA)
+	pairs := []Pair{
+		{Key: "sat-stock-a", Label: "saturated\nstock A", Title: "saturated, stock Corefile, A of a ClusterIP Service", Target: 0.98,
+			Ours:     sideOf("ours, stock Corefile", b.ours, f.stock, false, 1)(apiName, dns.TypeA),
+			Upstream: sideOf("upstream, stock Corefile", b.upstream, f.stock, false, 1)(apiName, dns.TypeA)},
+		{Key: "sat-plain-a", Label: "saturated\nplain A", Title: fmt.Sprintf("saturated, plain block, A (%d ready endpoints)", n), Target: 0.95,
+			Ours: ours(tenAlias, dns.TypeA), Upstream: up(tenHeadless, dns.TypeA), Peer: &gateway},
+		{Key: "sat-plain-srv", Label: "saturated\nplain SRV", Title: fmt.Sprintf("saturated, plain block, SRV (%d ready endpoints)", n), Target: 0.95,
+			Ours: ours(srv+tenAlias, dns.TypeSRV), Upstream: up(srv+tenHeadless, dns.TypeSRV)},
 	}
-	up := func(name string, qtype uint16) side {
-		return side{"upstream, plain block", b.upstream, b.files.plainUpstream, false, name, qtype, n}
-	}
-	specs := []pairSpec{
-		{key: "sat-stock-a", title: "saturated, stock Corefile, A of a ClusterIP Service", target: 0.98,
-			ours: side{"ours, stock Corefile", b.ours, b.files.stock, false, plain, dns.TypeA, 1},
-			up:   side{"upstream, stock Corefile", b.upstream, b.files.stock, false, plain, dns.TypeA, 1}},
-		{key: "sat-plain-a", title: fmt.Sprintf("saturated, plain block, A (%d ready endpoints)", n), target: 0.95,
-			ours: ours(alias, dns.TypeA), up: up(headless, dns.TypeA),
-			peer: &side{"k8s_gateway, plain block", b.gateway, b.files.k8sGateway, false, gateway, dns.TypeA, n}},
-		{key: "sat-plain-srv", title: fmt.Sprintf("saturated, plain block, SRV (%d ready endpoints)", n), target: 0.95,
-			ours: ours("_http._tcp."+alias, dns.TypeSRV), up: up("_http._tcp."+headless, dns.TypeSRV)},
-	}
-	cfg.Logf("saturated: starting a coredns for each side of %d comparisons (dnsperf -c %d)", len(specs), cfg.Saturated.Clients)
-	pairs, err := b.startPairs(ctx, specs)
-	if err != nil {
+	if err := b.compare(ctx, "saturated", b.cfg.Saturated, b.cfg.SatRounds, pairs, nil); err != nil {
 		return err
 	}
-	if err := b.measure(ctx, "saturated", cfg.Saturated, cfg.SatRounds, pairs, nil); err != nil {
-		return err
-	}
-	for _, p := range pairs {
-		b.r.Saturated = append(b.r.Saturated, *p)
-	}
+	b.r.Saturated = pairs
 	b.stopAllBut(b.exampleServer)
 	return nil
 }
 
-const whoamiName = "whoami.example."
+// compare starts a coredns for each side of each pair, so that every side
+// has the same history: measured once a round, idle in between. (One
+// upstream process shared by all pairs was busy four times as often as ours
+// with the stock Corefile, and came out of each round warmer: a few percent
+// on a comparison that should be even.) Before anything is measured, each
+// side must give the answer it should, and ours the same records as the
+// others (so that the comparison is between equal work). Then it runs
+// rounds rounds at load l, rotating the order of the sides from round to
+// round (A/B, then B/A) so that a drift in the machine's load does not
+// always favor the same side; each round ends with ceiling, if given.
+func (b *bencher) compare(ctx context.Context, phase string, l Load, rounds int, pairs []Pair, ceiling *Side) error {
+	b.cfg.Logf("%s: starting a coredns for each side of %d comparisons (dnsperf -c %d)", phase, len(pairs), l.Clients)
+	for i := range pairs {
+		p := &pairs[i]
+		if p.Peer != nil && p.Peer.bin == "" {
+			p.Peer, p.NoPeer = nil, "k8s_gateway did not build: "+b.whyNoGateway
+		}
+		for _, sd := range p.sides() {
+			if err := b.startSide(ctx, p.Key, sd); err != nil {
+				return err
+			}
+		}
+		ours, err := b.sanity(&p.Ours)
+		if err != nil {
+			return err
+		}
+		for _, other := range p.sides()[1:] {
+			theirs, err := b.sanity(other)
+			if err != nil {
+				return fmt.Errorf("%w; its log:\n%s", err, tail(other.srv.Log(), 15))
+			}
+			if !slices.Equal(ours, theirs) {
+				return fmt.Errorf("%s: ours answers %v, %s %v", p.Title, ours, other.Server, theirs)
+			}
+		}
+	}
+	if ceiling != nil {
+		if err := b.startSide(ctx, "ceiling", ceiling); err != nil {
+			return err
+		}
+		if _, err := b.sanity(ceiling); err != nil {
+			return err
+		}
+	}
+	for round := range rounds {
+		run := func(key string, sd *Side) error {
+			res, err := b.perf(ctx, l, sd)
+			if err != nil {
+				return fmt.Errorf("%s, %s: %w", key, sd.Server, err)
+			}
+			sd.Runs = append(sd.Runs, res)
+			b.cfg.Logf("%s round %d/%d: %-16s %-40s %6.0f qps  p99 %-9v cpu/query %v", phase, round+1, rounds, key, sd.Server, res.QPS, roundDur(res.P99), res.CPUPerQuery)
+			return nil
+		}
+		for i := range pairs {
+			sides := pairs[i].sides()
+			for j := range sides {
+				if err := run(pairs[i].Key, sides[(j+round)%len(sides)]); err != nil {
+					return err
+				}
+			}
+		}
+		if ceiling != nil {
+			if err := run("ceiling", ceiling); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *bencher) startSide(ctx context.Context, key string, sd *Side) error {
+	s, err := b.start(ctx, key+": "+sd.Server, sd.bin, sd.corefile)
+	if err != nil {
+		return err
+	}
+	sd.srv, sd.addr, sd.metrics = s, s.Ports.DNSAddr(), strings.Contains(s.Corefile, "prometheus ")
+	if sd.vpc {
+		sd.addr = s.Ports.VPCAddr()
+	}
+	return nil
+}
 
 // perf measures one side for a round, after an unrecorded warm-up run of
-// cfg.Warmup right before it (connections, caches, the heap after an idle
+// l.Warmup right before it (connections, caches, the heap after an idle
 // spell), so that both sides of a pair start alike.
-func (b *bencher) perf(ctx context.Context, l Load, e endpoint) (perf, error) {
+func (b *bencher) perf(ctx context.Context, l Load, sd *Side) (perf, error) {
 	if l.Warmup > 0 {
 		warm := l
 		warm.Round = l.Warmup
-		if _, err := runDNSPerf(ctx, warm, b.cfg.Nice, b.cfg.Dir, e.addr, e.query()); err != nil {
+		if _, err := runDNSPerf(ctx, warm, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.Query()); err != nil {
 			return perf{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	var mem0 map[string]float64
-	if e.metrics {
-		var err error
-		if mem0, err = e.srv.memstats(); err != nil {
-			return perf{}, err
-		}
-	}
-	cpu0, err := e.srv.CPUTime()
+	mallocs0, bytes0, err := sd.allocated()
 	if err != nil {
 		return perf{}, err
 	}
-	res, err := runDNSPerf(ctx, l, b.cfg.Nice, b.cfg.Dir, e.addr, e.query())
+	cpu0, err := sd.srv.CPUTime()
+	if err != nil {
+		return perf{}, err
+	}
+	res, err := runDNSPerf(ctx, l, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.Query())
 	if err != nil {
 		return res, err
 	}
-	cpu1, err := e.srv.CPUTime()
+	cpu1, err := sd.srv.CPUTime()
 	if err != nil {
 		return res, err
 	}
-	if res.Completed > 0 {
-		res.CPUPerQuery = (cpu1 - cpu0) / time.Duration(res.Completed)
+	if res.Completed == 0 || res.NoError < res.Completed*99/100 {
+		return res, fmt.Errorf("%s: only %d of %d responses were NOERROR", sd.Query(), res.NoError, res.Completed)
 	}
-	if e.metrics && res.Completed > 0 {
-		mem1, err := e.srv.memstats()
+	n := float64(res.Completed)
+	res.CPUPerQuery = (cpu1 - cpu0) / time.Duration(res.Completed)
+	if sd.metrics {
+		mallocs1, bytes1, err := sd.allocated()
 		if err != nil {
 			return res, err
 		}
-		n := float64(res.Completed)
-		res.AllocsPerQuery = (mem1[mallocsTotal] - mem0[mallocsTotal]) / n
-		res.BytesPerQuery = (mem1[allocBytesTotal] - mem0[allocBytesTotal]) / n
-	}
-	if res.Completed == 0 || res.NoError < res.Completed*99/100 {
-		return res, fmt.Errorf("%s: only %d of %d responses were NOERROR", e.query(), res.NoError, res.Completed)
+		res.AllocsPerQuery, res.BytesPerQuery = (mallocs1-mallocs0)/n, (bytes1-bytes0)/n
 	}
 	return res, nil
 }
 
+// allocated reads the Go runtime's allocation counters, as the prometheus
+// plugin exports them, where the Corefile has that plugin.
+func (sd *Side) allocated() (mallocs, bytes float64, err error) {
+	if !sd.metrics {
+		return 0, 0, nil
+	}
+	m, err := cluster.ScrapeValues(sd.srv.Ports.MetricsURL(), "go_memstats_mallocs_total", "go_memstats_alloc_bytes_total")
+	return m["go_memstats_mallocs_total"], m["go_memstats_alloc_bytes_total"], err
+}
+
 // sanity is check, asked again for up to 30 s while it fails: k8s_gateway
 // has no Ready, so its /ready can say 200 before its cache has synced.
-func (b *bencher) sanity(e endpoint) ([]string, error) {
+func (b *bencher) sanity(sd *Side) ([]string, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, err := b.check(e)
+		out, err := b.check(sd)
 		if err == nil || time.Now().After(deadline) {
 			return out, err
 		}
@@ -334,24 +284,23 @@ func (b *bencher) sanity(e endpoint) ([]string, error) {
 	}
 }
 
-// check asks e once (UDP, EDNS0 as dnsperf -e) and returns its answer
+// check asks sd once (UDP, EDNS0 as dnsperf -e) and returns its answer
 // records as sorted strings without owner TTLs, failing unless it is a
-// NOERROR answer with e.Want records.
-func (b *bencher) check(e endpoint) ([]string, error) {
+// NOERROR answer with sd.Want records.
+func (b *bencher) check(sd *Side) ([]string, error) {
 	m := new(dns.Msg)
-	m.SetQuestion(e.Name, e.Type)
+	m.SetQuestion(sd.Name, sd.Type)
 	m.SetEdns0(4096, false)
-	c := &dns.Client{Timeout: 2 * time.Second}
-	r, _, err := c.Exchange(m, e.addr)
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, sd.addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s asked of %s: %w", e.query(), e.Server, err)
+		return nil, fmt.Errorf("%s asked of %s: %w", sd.Query(), sd.Server, err)
 	}
 	records := r.Answer
-	if e.Name == whoamiName { // whoami answers in the additional section
+	if sd.Name == whoamiName { // whoami answers in the additional section
 		records = r.Extra
 	}
 	if r.Rcode != dns.RcodeSuccess || len(records) == 0 || r.Truncated {
-		return nil, fmt.Errorf("%s asked of %s: rcode %s, %d answers, truncated %t", e.query(), e.Server, dns.RcodeToString[r.Rcode], len(r.Answer), r.Truncated)
+		return nil, fmt.Errorf("%s asked of %s: rcode %s, %d answers, truncated %t", sd.Query(), sd.Server, dns.RcodeToString[r.Rcode], len(r.Answer), r.Truncated)
 	}
 	var out []string
 	for _, rr := range records {
@@ -368,9 +317,9 @@ func (b *bencher) check(e endpoint) ([]string, error) {
 		}
 	}
 	slices.Sort(out)
-	if e.Want > 0 && len(out) != e.Want {
-		return nil, fmt.Errorf("%s asked of %s: %d answers, want %d: %v", e.query(), e.Server, len(out), e.Want, out)
+	if sd.Want > 0 && len(out) != sd.Want {
+		return nil, fmt.Errorf("%s asked of %s: %d answers, want %d: %v", sd.Query(), sd.Server, len(out), sd.Want, out)
 	}
-	b.r.ThroughputSanity = append(b.r.ThroughputSanity, fmt.Sprintf("%s -> %s: %s, %d records, %d bytes", e.query(), e.Server, dns.RcodeToString[r.Rcode], len(r.Answer)+len(r.Extra), r.Len()))
+	b.r.ThroughputSanity = append(b.r.ThroughputSanity, fmt.Sprintf("%s -> %s: %s, %d records, %d bytes", sd.Query(), sd.Server, dns.RcodeToString[r.Rcode], len(r.Answer)+len(r.Extra), r.Len()))
 	return out, nil
 }

@@ -16,7 +16,8 @@ import (
 // benchNS holds the Services the throughput and propagation phases query.
 const benchNS = "platform"
 
-// world is what the throughput and propagation phases query:
+// seedWorld creates what the throughput and propagation phases query and
+// returns the flippers of the propagation phase:
 //   - api: ClusterIP, port http 80 -> 8080, N ready endpoints; ours answers
 //     stg-api.platform.svc.cluster.local on the VPC listener with them;
 //   - api-headless: headless, the same port and the same N endpoints: the
@@ -27,17 +28,10 @@ const benchNS = "platform"
 //     ten (k8s_gateway);
 //   - flip-K: ClusterIP Services with N ready endpoints whose first endpoint
 //     the propagation phase flips between ready and not ready.
-type world struct {
-	apiClusterIP string
-	apiIPs       []string
-	flips        []*flipper
-}
-
-func seedWorld(ctx context.Context, c *cluster.Cluster, endpoints, flipServices int) (*world, error) {
+func seedWorld(ctx context.Context, c *cluster.Cluster, endpoints, flipServices int) ([]*flipper, error) {
 	if err := c.EnsureNamespace(ctx, benchNS); err != nil {
 		return nil, err
 	}
-	w := &world{}
 	ips := func(block int) []string {
 		var out []string
 		for i := range endpoints {
@@ -45,59 +39,54 @@ func seedWorld(ctx context.Context, c *cluster.Cluster, endpoints, flipServices 
 		}
 		return out
 	}
-	w.apiIPs = ips(0)
-	api, err := createService(ctx, c, "api", "", w.apiIPs, nil)
-	if err != nil {
-		return nil, err
-	}
-	w.apiClusterIP = api.Spec.ClusterIP
-	if _, err := createService(ctx, c, "api-headless", corev1.ClusterIPNone, w.apiIPs, nil); err != nil {
-		return nil, err
-	}
 	// k8s_gateway's opt-in to pod IPs (its README, "Endpoint Resolution").
 	gatewayEndpoints := map[string]string{"k8s-gateway.dns/resolve-endpoints": "true"}
-	if _, err := createService(ctx, c, "ten", "", w.apiIPs, gatewayEndpoints); err != nil {
-		return nil, err
+	nodeA := func(int) string { return "node-a" }
+	for _, svc := range []*corev1.Service{
+		benchService("api", "", nil), benchService("api-headless", corev1.ClusterIPNone, nil),
+		benchService("ten", "", gatewayEndpoints), benchService("tenhl", corev1.ClusterIPNone, nil),
+	} {
+		if _, err := createService(ctx, c, svc, ips(0), nodeA); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := createService(ctx, c, "tenhl", corev1.ClusterIPNone, w.apiIPs, nil); err != nil {
-		return nil, err
-	}
+	var flips []*flipper
 	for k := range flipServices {
-		name := fmt.Sprintf("flip-%d", k)
-		all := ips(k + 1)
-		if _, err := createService(ctx, c, name, "", all, nil); err != nil {
+		name, all := fmt.Sprintf("flip-%d", k), ips(k+1)
+		if _, err := createService(ctx, c, benchService(name, "", nil), all, nodeA); err != nil {
 			return nil, err
 		}
 		slice, err := c.Client.DiscoveryV1().EndpointSlices(benchNS).Get(ctx, name+"-v4-0", metav1.GetOptions{})
 		if err != nil {
 			return nil, err
 		}
-		w.flips = append(w.flips, &flipper{
-			qname: "stg-" + name + "." + benchNS + ".svc.cluster.local.",
-			slice: slice,
-			all:   all,
-		})
+		flips = append(flips, &flipper{qname: "stg-" + name + "." + benchNS + ".svc.cluster.local.", slice: slice, all: all})
 	}
-	return w, nil
+	return flips, nil
 }
 
-// createService creates a Service with port http 80 -> 8080 (headless if
-// clusterIP is "None") and its EndpointSlice as the controller would.
-func createService(ctx context.Context, c *cluster.Cluster, name, clusterIP string, ips []string, annotations map[string]string) (*corev1.Service, error) {
-	svc, err := c.CreateService(ctx, &corev1.Service{
+// benchService has port http 80 -> 8080 (headless if clusterIP is "None").
+func benchService(name, clusterIP string, annotations map[string]string) *corev1.Service {
+	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNS, Annotations: annotations},
 		Spec: corev1.ServiceSpec{
 			ClusterIP: clusterIP,
 			Selector:  map[string]string{"app": name},
 			Ports:     []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
 		},
-	})
+	}
+}
+
+// createService creates svc and its EndpointSlice as the controller would,
+// one ready endpoint per ip: pod NAME-i on node(i).
+func createService(ctx context.Context, c *cluster.Cluster, svc *corev1.Service, ips []string, node func(int) string) (*corev1.Service, error) {
+	svc, err := c.CreateService(ctx, svc)
 	if err != nil {
 		return nil, err
 	}
 	var eps []cluster.Endpoint
 	for i, ip := range ips {
-		eps = append(eps, cluster.Endpoint{IP: ip, Pod: fmt.Sprintf("%s-%d", name, i), NodeName: "node-a"})
+		eps = append(eps, cluster.Endpoint{IP: ip, Pod: fmt.Sprintf("%s-%d", svc.Name, i), NodeName: node(i)})
 	}
 	return svc, c.SetEndpoints(ctx, svc, eps, nil)
 }
@@ -116,16 +105,19 @@ type flipper struct {
 // the VPC listener must answer once it has seen it.
 func (f *flipper) next() (*discoveryv1.EndpointSlice, []string) {
 	s := f.slice.DeepCopy()
-	down := !f.down
-	ready, serving := !down, !down
-	s.Endpoints[0].Conditions.Ready = &ready
-	s.Endpoints[0].Conditions.Serving = &serving
+	ready := f.down
+	s.Endpoints[0].Conditions.Ready, s.Endpoints[0].Conditions.Serving = &ready, &ready
+	return s, f.answer(!f.down)
+}
+
+// answer is what the VPC listener answers with the first endpoint down or not.
+func (f *flipper) answer(down bool) []string {
 	want := slices.Clone(f.all)
 	if down {
 		want = want[1:]
 	}
 	slices.Sort(want)
-	return s, want
+	return want
 }
 
 // update writes s and remembers the result for the next flip.

@@ -40,10 +40,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	fail := func(what string, err error) {
+		fmt.Fprintln(os.Stderr, what, err)
+		os.Exit(1)
+	}
 	r, err := bench.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		fail("bench:", err)
 	}
 	r.Smoke = *smoke
 	opts := bench.ReportOptions{Command: *command, Invocation: "go run ./bench/cmd/warpdns-bench " + strings.Join(os.Args[1:], " ")}
@@ -55,27 +58,22 @@ func main() {
 	if *chart != "" {
 		png, err := r.Chart()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench: chart:", err)
-			os.Exit(1)
+			fail("bench: chart:", err)
 		}
 		if err := writeFile(*chart, png); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
+			fail("bench:", err)
 		}
-		rel, err := filepath.Rel(filepath.Dir(*out), *chart)
-		if err != nil {
-			rel = *chart
+		opts.Chart = *chart
+		if rel, err := filepath.Rel(filepath.Dir(*out), *chart); err == nil {
+			opts.Chart = filepath.ToSlash(rel)
 		}
-		opts.Chart = filepath.ToSlash(rel)
 	}
 	md, err := r.Markdown(opts)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench: report:", err)
-		os.Exit(1)
+		fail("bench: report:", err)
 	}
 	if err := writeFile(*out, []byte(md)); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		fail("bench:", err)
 	}
 	fmt.Print(r.TargetsText())
 	fmt.Printf("wrote %s", *out)
