@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -51,11 +52,19 @@ func (b *bencher) smallWorld(ctx context.Context) error {
 		func(i, j int) string { return fmt.Sprintf("10.127.%d.%d", i, j+1) }); err != nil {
 		return err
 	}
-	all, err := b.c.Client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	// The apiserver creates its own `kubernetes` Service shortly after it
+	// starts; it counts too, so wait for it: every run then has the same world.
+	services := b.c.Client.CoreV1().Services
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+		return err == nil, nil
+	}); err != nil {
+		return fmt.Errorf("the apiserver's kubernetes Service: %w", err)
+	}
+	all, err := services("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
-	// The apiserver's own `kubernetes` Service counts too.
 	b.r.SmallWorld = Scale{Services: len(all.Items), Endpoints: cfg.SmallServices * cfg.EndpointsPerService, Namespaces: 1}
 	return b.startUps(ctx, "small world", &b.r.SmallWorld, []ScaleSetup{
 		{Name: "upstream, stock Corefile", bin: b.upstream, corefile: b.files.stock},
