@@ -17,7 +17,8 @@ import (
 
 // kubeData is what the kubernetes plugin (with headlessonly in front of it)
 // answers in every zone. api's SRV targets are endpoint names, as
-// headlessonly gives them for ClusterIP Services too.
+// headlessonly gives them for ClusterIP Services too; ext's target is
+// resolved, as the kubernetes plugin resolves ExternalName targets.
 const kubeData = `$TTL 5
 api.platform.svc            A     10.96.0.10
 api.platform.svc            AAAA  fd00::10
@@ -31,6 +32,7 @@ _http._tcp.api.platform.svc SRV   0 50 80 10-0-0-2.api.platform.svc
 eu-api.platform.svc         A     10.96.0.50
 stg-db.platform.svc         A     10.96.0.20
 ext.platform.svc            CNAME db.example.net.
+db.example.net.             A     192.0.2.1
 alias.platform.svc          CNAME api.platform.svc
 `
 
@@ -94,10 +96,7 @@ func (f *kubeFake) ServeDNS(_ context.Context, w dns.ResponseWriter, r *dns.Msg)
 					m.Extra = append(m.Extra, dns.Copy(x))
 				}
 			}
-		case *dns.CNAME: // the kubernetes plugin resolves ExternalName targets
-			if rr.Target == "db.example.net." {
-				m.Answer = append(m.Answer, test.A("db.example.net. 5 IN A 192.0.2.1"))
-			}
+		case *dns.CNAME:
 			for _, x := range f.zones[zone] {
 				if x.Header().Name == rr.Target && x.Header().Rrtype == q.Qtype {
 					m.Answer = append(m.Answer, dns.Copy(x))
@@ -138,6 +137,12 @@ func newEnvalias(next plugin.Handler) *Envalias {
 	}
 }
 
+// answer is the case of qname and qtype answered with one record, rdata.
+func answer(qname string, qtype uint16, rdata string) test.Case {
+	rr, _ := dns.NewRR(qname + " 5 IN " + dns.TypeToString[qtype] + " " + rdata)
+	return test.Case{Qname: qname, Qtype: qtype, Answer: []dns.RR{rr}}
+}
+
 // soa is the SOA the kubernetes plugin gives for zone.
 func soa(zone string) dns.RR {
 	return test.SOA(zone + " 5 IN SOA ns.dns." + zone + " hostmaster." + zone + " 1 7200 1800 86400 5")
@@ -158,12 +163,9 @@ func srvCase(qname, svc string) test.Case {
 // aliasedCases are answered for the alias, passThroughCases are names envalias must not touch.
 var aliasedCases = []test.Case{
 	// The ENV-SVC form.
-	{Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("stg-api.platform.svc.cluster.local. 5 IN A 10.96.0.10")}},
-	{Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeAAAA,
-		Answer: []dns.RR{test.AAAA("stg-api.platform.svc.cluster.local. 5 IN AAAA fd00::10")}},
-	{Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeTXT,
-		Answer: []dns.RR{test.TXT(`stg-api.platform.svc.cluster.local. 5 IN TXT "api"`)}},
+	answer("stg-api.platform.svc.cluster.local.", dns.TypeA, "10.96.0.10"),
+	answer("stg-api.platform.svc.cluster.local.", dns.TypeAAAA, "fd00::10"),
+	answer("stg-api.platform.svc.cluster.local.", dns.TypeTXT, `"api"`),
 	{
 		Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeANY,
 		Answer: []dns.RR{
@@ -179,14 +181,12 @@ var aliasedCases = []test.Case{
 		},
 	},
 	// 0x20: the question, and the names, as asked.
-	{Qname: "sTg-aPi.PlatForm.SVC.Cluster.LOCAL.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("sTg-aPi.PlatForm.SVC.Cluster.LOCAL. 5 IN A 10.96.0.10")}},
+	answer("sTg-aPi.PlatForm.SVC.Cluster.LOCAL.", dns.TypeA, "10.96.0.10"),
 	srvCase("_http._tcp.stg-api.platform.svc.cluster.local.", "stg-api.platform.svc.cluster.local."),
 	srvCase("_HTTP._Tcp.Stg-API.platform.svc.cluster.local.", "Stg-API.platform.svc.cluster.local."),
 	srvCase("stg-api.platform.svc.cluster.local.", "stg-api.platform.svc.cluster.local."),
 	// An endpoint name, the follow-up lookup of an SRV target.
-	{Qname: "10-0-0-1.stg-api.platform.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("10-0-0-1.stg-api.platform.svc.cluster.local. 5 IN A 10.0.0.1")}},
+	answer("10-0-0-1.stg-api.platform.svc.cluster.local.", dns.TypeA, "10.0.0.1"),
 	// Negative answers keep cluster.local's SOA: the name is in cluster.local.
 	{Qname: "stg-nope.platform.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("cluster.local.")}},
 	{Qname: "stg-api.platform.svc.cluster.local.", Qtype: dns.TypeMX, Ns: []dns.RR{soa("cluster.local.")}},
@@ -200,19 +200,15 @@ var aliasedCases = []test.Case{
 		test.CNAME("stg-alias.platform.svc.cluster.local. 5 IN CNAME api.platform.svc.cluster.local."),
 	}},
 	// Overlapping ENVs: the longest wins, stg-eu-api is api in stg-eu, not eu-api in stg.
-	{Qname: "stg-eu-api.platform.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("stg-eu-api.platform.svc.cluster.local. 5 IN A 10.96.0.10")}},
+	answer("stg-eu-api.platform.svc.cluster.local.", dns.TypeA, "10.96.0.10"),
 	// A second zone.
-	{Qname: "stg-api.platform.svc.cluster.example.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("stg-api.platform.svc.cluster.example. 5 IN A 10.96.0.10")}},
+	answer("stg-api.platform.svc.cluster.example.", dns.TypeA, "10.96.0.10"),
 	{Qname: "stg-nope.platform.svc.cluster.example.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("cluster.example.")}},
 
 	// The domain form.
-	{Qname: "api.platform.stg.k8s.example.com.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("api.platform.stg.k8s.example.com. 5 IN A 10.96.0.10")}},
+	answer("api.platform.stg.k8s.example.com.", dns.TypeA, "10.96.0.10"),
 	srvCase("_http._tcp.api.platform.stg.k8s.example.com.", "api.platform.stg.k8s.example.com."),
-	{Qname: "10-0-0-2.api.platform.stg-eu.k8s.example.com.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("10-0-0-2.api.platform.stg-eu.k8s.example.com. 5 IN A 10.0.0.2")}},
+	answer("10-0-0-2.api.platform.stg-eu.k8s.example.com.", dns.TypeA, "10.0.0.2"),
 	// The SOA of a negative answer is the apex of the asked zone, ENV.DOMAIN.
 	{Qname: "nope.platform.stg.k8s.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("stg.k8s.example.com.")}},
 	{Qname: "Api.Platform.STG.k8s.Example.COM.", Qtype: dns.TypeMX, Ns: []dns.RR{soa("STG.k8s.Example.COM.")}},
@@ -222,10 +218,8 @@ var aliasedCases = []test.Case{
 
 var passThroughCases = []test.Case{
 	// The collision rule: a real Service stg-db is served as itself.
-	{Qname: "stg-db.platform.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("stg-db.platform.svc.cluster.local. 5 IN A 10.96.0.20")}},
-	{Qname: "api.platform.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("api.platform.svc.cluster.local. 5 IN A 10.96.0.10")}},
+	answer("stg-db.platform.svc.cluster.local.", dns.TypeA, "10.96.0.20"),
+	answer("api.platform.svc.cluster.local.", dns.TypeA, "10.96.0.10"),
 	srvCase("_http._tcp.api.platform.svc.cluster.local.", "api.platform.svc.cluster.local."),
 	// Another environment's name is not ours.
 	{Qname: "prd-api.platform.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("cluster.local.")}},
@@ -236,8 +230,7 @@ var passThroughCases = []test.Case{
 	{Qname: "stg-api.platform.pod.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("cluster.local.")}},
 	// Outside the zones.
 	{Qname: "stg-api.platform.svc.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused},
-	{Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR,
-		Answer: []dns.RR{test.PTR("10.0.96.10.in-addr.arpa. 5 IN PTR api.platform.svc.cluster.local.")}},
+	answer("10.0.96.10.in-addr.arpa.", dns.TypePTR, "api.platform.svc.cluster.local."),
 }
 
 func TestServeDNS(t *testing.T) {
@@ -300,6 +293,67 @@ func rrStrings(rrs []dns.RR) []string {
 	}
 	slices.Sort(s)
 	return s
+}
+
+// A name restored to the asked form can be longer than the one the next plugin wrote: ENV- adds
+// len(ENV)+1 octets, and a domain longer than svc.ZONE adds the difference. A record whose
+// restored name would pass 255 octets is one the client's name could never have had: it is
+// dropped with its glue, and the rest of the reply stays valid.
+func TestRestoreTooLong(t *testing.T) {
+	t.Parallel()
+	host := strings.Repeat("h", 63) // the longest endpoint hostname
+	longZone := strings.Repeat("a", 62) + "." + strings.Repeat("b", 62) + "." + strings.Repeat("c", 51) + "."
+	longDomain := strings.Repeat("d", 62) + "." + strings.Repeat("e", 62) + "." + strings.Repeat("f", 58) + "."
+
+	for _, tc := range []struct {
+		form, qname string // qname is asked; the next plugin answers for its alias
+		e           *Envalias
+	}{
+		{"ENV-SVC", "_http._tcp.stg-svc.ns.svc." + longZone,
+			&Envalias{aliaser: aliaser{envs: []string{"stg"}, sep: "-", zones: []string{longZone}}}},
+		{"domain", "_http._tcp.svc.ns.stg." + longDomain,
+			&Envalias{aliaser: aliaser{envs: []string{"stg"}, sep: "-", zones: []string{"cluster.local."}, domains: []string{longDomain}}}},
+	} {
+		t.Run(tc.form, func(t *testing.T) {
+			t.Parallel()
+			tc.e.Next = plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+				q := r.Question[0].Name
+				svc := strings.TrimPrefix(q, "_http._tcp.")
+				long, short := host+"."+svc, "10-0-0-1."+svc
+				m := new(dns.Msg)
+				m.SetReply(r)
+				m.Answer = []dns.RR{
+					test.SRV(q + " 5 IN SRV 0 50 8080 " + long),
+					test.SRV(q + " 5 IN SRV 0 50 8080 " + short),
+				}
+				m.Extra = []dns.RR{test.A(long + " 5 IN A 10.0.0.2"), test.A(short + " 5 IN A 10.0.0.1")}
+				return dns.RcodeSuccess, w.WriteMsg(m)
+			})
+			if _, ok := dns.IsDomainName(host + "." + strings.TrimPrefix(tc.qname, "_http._tcp.")); ok {
+				t.Fatal("the fixture's restored target is not too long")
+			}
+
+			s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) { tc.e.ServeDNS(context.Background(), w, r) })
+			defer s.Close()
+			short := "10-0-0-1." + strings.TrimPrefix(tc.qname, "_http._tcp.")
+			want := test.Case{
+				Qname: tc.qname, Qtype: dns.TypeSRV,
+				Answer: []dns.RR{test.SRV(tc.qname + " 5 IN SRV 0 50 8080 " + short)},
+				Extra:  []dns.RR{test.A(short + " 5 IN A 10.0.0.1")},
+			}
+			for _, network := range []string{"udp", "tcp"} {
+				req := new(dns.Msg).SetQuestion(tc.qname, dns.TypeSRV)
+				req.SetEdns0(4096, false)
+				resp, _, err := (&dns.Client{Net: network}).Exchange(req, s.Addr)
+				if err != nil {
+					t.Fatalf("%s: %v", network, err)
+				}
+				if err := test.SortAndCheck(resp, want); err != nil {
+					t.Errorf("%s: %v\n%s", network, err, resp)
+				}
+			}
+		})
+	}
 }
 
 // TestServeDNSCachedReply checks that a reply shared with others (as the

@@ -1,7 +1,9 @@
 package envalias
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"os"
 	"reflect"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/kubernetes"
 	"github.com/coredns/coredns/plugin/kubernetes/object"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -22,25 +25,54 @@ import (
 	"github.com/warpdns/warpdns/internal/kubedns"
 )
 
-func TestParse(t *testing.T) {
+// TestSetup reads stanzas through setup: the handler it adds, or the error.
+func TestSetup(t *testing.T) {
 	t.Parallel()
 	local := []string{"cluster.local."}
 	for _, tc := range []struct {
 		input string
 		want  *Envalias
+		err   string // after "plugin/envalias: "
 	}{
-		{"envalias stg", &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg"}, sep: "-"}}},
-		{"envalias STG prd", &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg", "prd"}, sep: "-"}}},
-		{"envalias stg stg-eu dev", &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg-eu", "stg", "dev"}, sep: "-"}}},
-		{"envalias stg {\n separator --\n}", &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg"}, sep: "--"}}},
-		{"envalias stg {\n separator _\n zones Cluster.Local example.org.\n domain k8s.example.com k8s.example.net.\n}", &Envalias{
+		{input: "envalias stg", want: &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg"}, sep: "-"}}},
+		{input: "envalias STG prd", want: &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg", "prd"}, sep: "-"}}},
+		{input: "envalias stg stg-eu dev", want: &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg-eu", "stg", "dev"}, sep: "-"}}},
+		{input: "envalias stg {\n separator --\n}", want: &Envalias{Zones: local, aliaser: aliaser{envs: []string{"stg"}, sep: "--"}}},
+		{input: "envalias stg {\n separator _\n zones Cluster.Local example.org.\n domain k8s.example.com k8s.example.net.\n}", want: &Envalias{
 			Zones:   []string{"cluster.local.", "example.org."},
 			aliaser: aliaser{envs: []string{"stg"}, sep: "_", domains: []string{"k8s.example.com.", "k8s.example.net."}},
 		}},
+		{input: "envalias", err: "Testfile:1 - Error during parsing: at least one ENV is required"},
+		{input: "envalias {\n separator -\n}", err: "Testfile:1 - Error during parsing: at least one ENV is required"},
+		{input: "envalias stg_x", err: `Testfile:1 - Error during parsing: ENV "stg_x" is not a valid DNS label`},
+		{input: "envalias -stg", err: `Testfile:1 - Error during parsing: ENV "-stg" is not a valid DNS label`},
+		{input: "envalias stg.eu", err: `Testfile:1 - Error during parsing: ENV "stg.eu" is not a valid DNS label`},
+		{input: "envalias stg prd STG", err: `Testfile:1 - Error during parsing: ENV "stg" is given more than once`},
+		{input: "envalias stg {\n separator\n}", err: "Testfile:2 - Error during parsing: Wrong argument count or unexpected line ending after 'separator'"},
+		{input: "envalias stg {\n separator \"\"\n}", err: "Testfile:2 - Error during parsing: separator must not be empty"},
+		{input: "envalias stg {\n separator .\n}", err: `Testfile:2 - Error during parsing: separator "." may only contain letters, digits, "-" and "_"`},
+		{input: "envalias stg {\n separator -.\n}", err: `Testfile:2 - Error during parsing: separator "-." may only contain letters, digits, "-" and "_"`},
+		{input: "envalias stg {\n separator - _\n}", err: "Testfile:2 - Error during parsing: Wrong argument count or unexpected line ending after '_'"},
+		{input: "envalias stg {\n separator -\n separator _\n}", err: "Testfile:3 - Error during parsing: separator is given more than once"},
+		{input: "envalias stg {\n zones cluster.local\n zones example.org\n}", err: "Testfile:3 - Error during parsing: zones is given more than once"},
+		{input: "envalias stg {\n domain k8s.example.com\n domain example.net\n}", err: "Testfile:3 - Error during parsing: domain is given more than once"},
+		{input: "envalias stg {\n zones\n}", err: "Testfile:2 - Error during parsing: Wrong argument count or unexpected line ending after 'zones'"},
+		{input: "envalias stg {\n zones cluster.local:53\n}", err: `Testfile:2 - Error during parsing: "cluster.local:53" is not a domain name`},
+		{input: "envalias stg {\n domain .\n}", err: "Testfile:2 - Error during parsing: domain must not be the root zone"},
+		{input: "envalias stg {\n separator -\n zones cluster.local\n sepparator _\n}", err: `Testfile:4 - Error during parsing: unknown option "sepparator"`},
+		{input: "envalias stg {\n fallthrough\n}", err: `Testfile:2 - Error during parsing: unknown option "fallthrough"`},
+		{input: "envalias stg\nenvalias prd", err: "this plugin can only be used once per Server Block"},
 	} {
 		c := caddy.NewTestController("dns", tc.input)
 		c.ServerBlockKeys = []string{"cluster.local:53"}
-		if err := setup(c); err != nil {
+		err := setup(c)
+		if tc.err != "" {
+			if want := "plugin/envalias: " + tc.err; fmt.Sprint(err) != want {
+				t.Errorf("%q: error\n  %v\nwant\n  %q", tc.input, err, want)
+			}
+			continue
+		}
+		if err != nil {
 			t.Fatalf("%q: unexpected error: %s", tc.input, err)
 		}
 		plugins := dnsserver.GetConfig(c).Plugin
@@ -53,84 +85,30 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestSetupErrors(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		input, err string
-	}{
-		{"envalias", "1 - Error during parsing: at least one ENV is required"},
-		{"envalias {\n separator -\n}", "1 - Error during parsing: at least one ENV is required"},
-		{"envalias stg_x", `1 - Error during parsing: ENV "stg_x" is not a valid DNS label`},
-		{"envalias -stg", `1 - Error during parsing: ENV "-stg" is not a valid DNS label`},
-		{"envalias stg.eu", `1 - Error during parsing: ENV "stg.eu" is not a valid DNS label`},
-		{"envalias stg prd STG", `1 - Error during parsing: ENV "stg" is given more than once`},
-		{"envalias stg {\n separator\n}", "2 - Error during parsing: Wrong argument count or unexpected line ending after 'separator'"},
-		{"envalias stg {\n separator \"\"\n}", "2 - Error during parsing: separator must not be empty"},
-		{"envalias stg {\n separator .\n}", `2 - Error during parsing: separator "." may only contain letters, digits, "-" and "_"`},
-		{"envalias stg {\n separator -.\n}", `2 - Error during parsing: separator "-." may only contain letters, digits, "-" and "_"`},
-		{"envalias stg {\n separator - _\n}", "2 - Error during parsing: Wrong argument count or unexpected line ending after '_'"},
-		{"envalias stg {\n separator -\n separator _\n}", "3 - Error during parsing: separator is given more than once"},
-		{"envalias stg {\n zones cluster.local\n zones example.org\n}", "3 - Error during parsing: zones is given more than once"},
-		{"envalias stg {\n domain k8s.example.com\n domain example.net\n}", "3 - Error during parsing: domain is given more than once"},
-		{"envalias stg {\n zones\n}", "2 - Error during parsing: Wrong argument count or unexpected line ending after 'zones'"},
-		{"envalias stg {\n zones cluster.local:53\n}", `2 - Error during parsing: "cluster.local:53" is not a domain name`},
-		{"envalias stg {\n domain .\n}", "2 - Error during parsing: domain must not be the root zone"},
-		{"envalias stg {\n separator -\n zones cluster.local\n sepparator _\n}", `4 - Error during parsing: unknown option "sepparator"`},
-		{"envalias stg {\n fallthrough\n}", `2 - Error during parsing: unknown option "fallthrough"`},
-	} {
-		err := setup(caddy.NewTestController("dns", tc.input))
-		if want := "plugin/envalias: Testfile:" + tc.err; err == nil || err.Error() != want {
-			t.Errorf("%q: error\n  %v\nwant\n  %q", tc.input, err, want)
-		}
-	}
-
-	c := caddy.NewTestController("dns", "envalias stg\nenvalias prd")
-	if err := setup(c); err == nil || err.Error() != "plugin/envalias: this plugin can only be used once per Server Block" {
-		t.Errorf("twice in a block: got error %v", err)
-	}
-}
-
 func TestOnStartup(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		zones     []string // envalias'
-		kube      []string // the kubernetes plugin's
-		want      []string
-		wantError string
+	for _, tc := range []struct {
+		zones []string       // envalias'
+		kube  plugin.Handler // the handler the server block has as "kubernetes"
+		want  []string
+		err   string // empty: none
 	}{
-		{[]string{"cluster.local."}, []string{"cluster.local."}, []string{"cluster.local."}, ""},
+		{[]string{"cluster.local."}, kubernetes.New([]string{"cluster.local."}), []string{"cluster.local."}, ""},
 		// kubeadm's Corefile: a "." block; reverse zones are left out.
-		{[]string{"."}, []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, []string{"cluster.local."}, ""},
-		{[]string{"cluster.local.", "stg.k8s.example.com."}, []string{"cluster.local.", "cluster.example."}, []string{"cluster.local."}, ""},
-		{[]string{"example.org."}, []string{"cluster.local."}, nil, "no zone of the kubernetes plugin (cluster.local.) is within the zones of envalias (example.org.)"},
-		{[]string{"svc.cluster.local."}, []string{"cluster.local."}, nil, "no zone of the kubernetes plugin (cluster.local.) is within the zones of envalias (svc.cluster.local.)"},
-	}
-	for i, tc := range tests {
+		{[]string{"."}, kubernetes.New([]string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}), []string{"cluster.local."}, ""},
+		{[]string{"cluster.local.", "stg.k8s.example.com."}, kubernetes.New([]string{"cluster.local.", "cluster.example."}), []string{"cluster.local."}, ""},
+		{[]string{"example.org."}, kubernetes.New([]string{"cluster.local."}), nil, "no zone of the kubernetes plugin (cluster.local.) is within the zones of envalias (example.org.)"},
+		{[]string{"svc.cluster.local."}, kubernetes.New([]string{"cluster.local."}), nil, "no zone of the kubernetes plugin (cluster.local.) is within the zones of envalias (svc.cluster.local.)"},
+		{[]string{"."}, nil, nil, "the kubernetes plugin is not in this server block"},
+		{[]string{"."}, test.ErrorHandler(), nil, `the handler named "handlerfunc" is a test.HandlerFunc, not the kubernetes plugin`},
+	} {
 		e := &Envalias{Zones: tc.zones}
-		err := e.onStartup(kubernetes.New(tc.kube))
-		if tc.wantError != "" {
-			if err == nil || err.Error() != tc.wantError {
-				t.Errorf("test %d: error %v, want %q", i, err, tc.wantError)
-			}
-			continue
+		if err := e.onStartup(tc.kube); fmt.Sprint(err) != cmp.Or(tc.err, "<nil>") {
+			t.Errorf("%v with %T: error %v, want %q", tc.zones, tc.kube, err, tc.err)
 		}
-		if err != nil {
-			t.Fatalf("test %d: unexpected error: %s", i, err)
+		if !slices.Equal(e.zones, tc.want) || (e.services != nil) != (tc.err == "") {
+			t.Errorf("%v with %T: zones %v, Service lookup %t; want %v, %t", tc.zones, tc.kube, e.zones, e.services != nil, tc.want, tc.err == "")
 		}
-		if !slices.Equal(e.zones, tc.want) {
-			t.Errorf("test %d: zones %v, want %v", i, e.zones, tc.want)
-		}
-		if e.services == nil {
-			t.Errorf("test %d: no Service lookup", i)
-		}
-	}
-
-	e := &Envalias{Zones: []string{"."}}
-	if err := e.onStartup(nil); err == nil || !strings.Contains(err.Error(), "kubernetes plugin is not in this server block") {
-		t.Errorf("without kubernetes: error %v", err)
-	}
-	if err := e.onStartup(test.ErrorHandler()); err == nil || !strings.Contains(err.Error(), "not the kubernetes plugin") {
-		t.Errorf("with another plugin as kubernetes: error %v", err)
 	}
 }
 
@@ -161,17 +139,14 @@ func TestKubeServices(t *testing.T) {
 	if err := e.onStartup(k); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name, ns string
-		want     bool
-	}{
-		{"stg-db", "platform", true},
-		{"api", "platform", true},
-		{"stg-api", "platform", false},
-		{"stg-db", "other", false},
+	for key, want := range map[string]bool{
+		object.ServiceKey("stg-db", "platform"):  true,
+		object.ServiceKey("api", "platform"):     true,
+		object.ServiceKey("stg-api", "platform"): false,
+		object.ServiceKey("stg-db", "other"):     false,
 	} {
-		if got := e.services.serviceExists(object.ServiceKey(tc.name, tc.ns)); got != tc.want {
-			t.Errorf("serviceExists(%q, %q) = %t, want %t", tc.name, tc.ns, got, tc.want)
+		if got := e.services.serviceExists(key); got != want {
+			t.Errorf("serviceExists(%q) = %t, want %t", key, got, want)
 		}
 	}
 
@@ -207,10 +182,7 @@ func TestReadmeExamples(t *testing.T) {
 		keys := sbs[0].Keys
 		kube := caddyfile.NewDispenserTokens("README.md", sbs[0].Tokens["kubernetes"])
 		kube.Next()
-		zones := kube.RemainingArgs()
-		for i := range zones {
-			zones[i] = dns.Fqdn(zones[i])
-		}
+		zones := plugin.OriginsFromArgsOrServerBlock(kube.RemainingArgs(), keys) // as the kubernetes plugin reads them
 		c := caddy.NewTestController("dns", "")
 		c.Dispenser = caddyfile.NewDispenserTokens("README.md", sbs[0].Tokens["envalias"])
 		c.ServerBlockKeys = keys

@@ -27,7 +27,7 @@ type fakeConn struct {
 	kubedns.Controller // nil: what the kubernetes plugin does not call here panics
 	svcs               []*object.Service
 	eps                []*object.Endpoints
-	modified           int64 // Modified(); 0 means 3, an instant long past
+	modified           int64 // Modified(ModifiedInternal): 3, an instant long past, until a test moves it
 }
 
 func (*fakeConn) HasSynced() bool { return true }
@@ -36,10 +36,7 @@ func (c *fakeConn) Modified(mode kubernetes.ModifiedMode) int64 {
 	if mode != kubernetes.ModifiedInternal {
 		return 0
 	}
-	if m := atomic.LoadInt64(&c.modified); m != 0 {
-		return m
-	}
-	return 3
+	return atomic.LoadInt64(&c.modified)
 }
 
 func (*fakeConn) GetNamespaceByName(name string) (*object.Namespace, error) {
@@ -135,6 +132,7 @@ func newCluster(headless bool) *fakeConn {
 		return ips
 	}
 	c := &fakeConn{
+		modified: 3,
 		svcs: []*object.Service{
 			service("web", "testns", api.ServiceTypeClusterIP, vip("10.96.0.10")...),
 			service("dual", "testns", api.ServiceTypeClusterIP, vip("10.96.0.20", "fd00::20")...),
@@ -164,13 +162,11 @@ func newCluster(headless bool) *fakeConn {
 		},
 	}
 	// More than 100 endpoints: the endpointslice controller splits them over slices.
-	for s := range 3 {
-		var eps []discovery.Endpoint
-		for i := range 100 {
-			if s*100+i < 250 {
-				eps = append(eps, endpoint(yes, "", fmt.Sprintf("10.7.%d.%d", s, i+1)))
-			}
-		}
+	big := make([][]discovery.Endpoint, 3)
+	for i := range 250 {
+		big[i/100] = append(big[i/100], endpoint(yes, "", fmt.Sprintf("10.7.%d.%d", i/100, i%100+1)))
+	}
+	for s, eps := range big {
 		c.eps = append(c.eps, endpointSlice(fmt.Sprintf("big-%d", s), "big", "testns", eps...))
 	}
 	return c
@@ -211,10 +207,10 @@ func newPlugin(conn *fakeConn) *HeadlessOnly {
 	return &HeadlessOnly{Zones: []string{"cluster.local."}, Next: k, k: k}
 }
 
-// addrWriter is a test.ResponseWriter with settable listener and client addresses.
+// addrWriter is a test.ResponseWriter with a settable listener address.
 type addrWriter struct {
 	test.ResponseWriter
-	local, remote net.Addr
+	local net.Addr
 }
 
 func (w *addrWriter) LocalAddr() net.Addr {
@@ -222,11 +218,4 @@ func (w *addrWriter) LocalAddr() net.Addr {
 		return w.local
 	}
 	return w.ResponseWriter.LocalAddr()
-}
-
-func (w *addrWriter) RemoteAddr() net.Addr {
-	if w.remote != nil {
-		return w.remote
-	}
-	return w.ResponseWriter.RemoteAddr()
 }

@@ -26,23 +26,15 @@ const soa = "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.lo
 
 var headlessCases = []test.Case{
 	// Two slices, one address in both, one not ready: each ready address once.
-	{Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{
-		test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.1"),
-		test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.2"),
-		test.A("web.testns.svc.cluster.local. 5 IN A 10.1.0.3"),
-	}},
+	answer("web.testns.svc.cluster.local.", dns.TypeA, "10.1.0.1", "10.1.0.2", "10.1.0.3"),
 	// IPv4-only Service: NODATA for AAAA.
 	{Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeAAAA, Ns: []dns.RR{test.SOA(soa)}},
 	// Dual-stack: each family from its own slice.
-	{Qname: "dual.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("dual.testns.svc.cluster.local. 5 IN A 10.2.0.1")}},
-	{Qname: "dual.testns.svc.cluster.local.", Qtype: dns.TypeAAAA,
-		Answer: []dns.RR{test.AAAA("dual.testns.svc.cluster.local. 5 IN AAAA fd00:10::1")}},
+	answer("dual.testns.svc.cluster.local.", dns.TypeA, "10.2.0.1"),
+	answer("dual.testns.svc.cluster.local.", dns.TypeAAAA, "fd00:10::1"),
 	// NodePort and LoadBalancer Services have a ClusterIP too.
-	{Qname: "np.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")}},
-	{Qname: "lb.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("lb.testns.svc.cluster.local. 5 IN A 10.6.0.2")}},
+	answer("np.testns.svc.cluster.local.", dns.TypeA, "10.6.0.1"),
+	answer("lb.testns.svc.cluster.local.", dns.TypeA, "10.6.0.2"),
 	// SRV carries the endpoint's port (8080, the targetPort), not the Service's 80, and one
 	// target per ready endpoint, with its address in the additional section. The weight is
 	// what stock computes before dropping the duplicate: 100/4 each.
@@ -73,34 +65,47 @@ var headlessCases = []test.Case{
 	// No such port.
 	{Qname: "_grpc._tcp.web.testns.svc.cluster.local.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	// The SRV targets resolve.
-	{Qname: "10-1-0-3.web.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("10-1-0-3.web.testns.svc.cluster.local. 5 IN A 10.1.0.3")}},
+	answer("10-1-0-3.web.testns.svc.cluster.local.", dns.TypeA, "10.1.0.3"),
 	{Qname: "10-1-0-9.web.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	// No ready endpoint: what stock answers for an empty headless Service.
 	{Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	{Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 	// Every namespace by default.
-	{Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("web.other.svc.cluster.local. 5 IN A 10.4.0.1")}},
+	answer("web.other.svc.cluster.local.", dns.TypeA, "10.4.0.1"),
 	// Untouched: headless, ExternalName, nonexistent, reverse, outside the zone.
-	{Qname: "hl.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("hl.testns.svc.cluster.local. 5 IN A 10.3.0.1")}},
-	{Qname: "hl-0.hl.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("hl-0.hl.testns.svc.cluster.local. 5 IN A 10.3.0.1")}},
+	answer("hl.testns.svc.cluster.local.", dns.TypeA, "10.3.0.1"),
+	answer("hl-0.hl.testns.svc.cluster.local.", dns.TypeA, "10.3.0.1"),
 	{Qname: "ext.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{
 		test.A("example.org. 300 IN A 192.0.2.10"), // sorted: SortAndCheck sorts the answer
 		test.CNAME("ext.testns.svc.cluster.local. 5 IN CNAME example.org."),
 	}},
 	{Qname: "nope.testns.svc.cluster.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
-	{Qname: "10.0.96.10.in-addr.arpa.", Qtype: dns.TypePTR,
-		Answer: []dns.RR{test.PTR("10.0.96.10.in-addr.arpa. 5 IN PTR web.testns.svc.cluster.local.")}},
+	answer("10.0.96.10.in-addr.arpa.", dns.TypePTR, "web.testns.svc.cluster.local."),
 	{Qname: "example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused,
 		Answer: []dns.RR{test.TXT("example.org. 0 IN TXT passed")}},
 }
 
+// answer is the case of qname and qtype answered with one record of qname per rdata.
+func answer(qname string, qtype uint16, rdata ...string) test.Case {
+	tc := test.Case{Qname: qname, Qtype: qtype}
+	for _, d := range rdata {
+		rr, _ := dns.NewRR(qname + " 5 IN " + dns.TypeToString[qtype] + " " + d)
+		tc.Answer = append(tc.Answer, rr)
+	}
+	return tc
+}
+
 func TestServeDNS(t *testing.T) {
 	t.Parallel()
-	h := newPlugin(newCluster(false))
+	conn := newCluster(false)
+	h := newPlugin(conn)
+	t.Cleanup(func() { // once every case is answered: the cache's objects were never modified
+		for _, s := range conn.svcs {
+			if s.Name != "hl" && s.Type != "ExternalName" && s.Headless() {
+				t.Errorf("cached Service %s/%s was made headless", s.Namespace, s.Name)
+			}
+		}
+	})
 	for _, tc := range headlessCases {
 		t.Run(dns.TypeToString[tc.Qtype]+" "+tc.Qname, func(t *testing.T) {
 			t.Parallel()
@@ -193,8 +198,7 @@ func TestUntouched(t *testing.T) {
 // TestOptions: which queries each option of the stanza answers headless-style, and how.
 func TestOptions(t *testing.T) {
 	t.Parallel()
-	clusterIP := test.Case{Qname: "web.testns.svc.cluster.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("web.testns.svc.cluster.local. 5 IN A 10.96.0.10")}}
+	clusterIP := answer("web.testns.svc.cluster.local.", dns.TypeA, "10.96.0.10")
 	headless := headlessCases[0]
 
 	udp := func(ip string, port int) net.Addr { return &net.UDPAddr{IP: net.ParseIP(ip), Port: port} }
@@ -209,7 +213,8 @@ func TestOptions(t *testing.T) {
 		ports      []uint16
 		clients    []netip.Prefix
 		local      net.Addr
-		remote     net.Addr
+		remote     string // the client's address, test.ResponseWriter's RemoteIP
+		tcp        bool
 		want       test.Case
 	}{
 		{name: "no selection", want: headless},
@@ -219,28 +224,24 @@ func TestOptions(t *testing.T) {
 		{name: "VPC listener", ports: []uint16{5353}, local: udp("10.0.0.5", 5353), want: headless},
 		{name: "VPC listener TCP", ports: []uint16{53, 5353}, local: tcp("10.0.0.5", 5353), want: headless},
 		{name: "VPC listener dual-stack socket", ports: []uint16{5353}, local: udp("::ffff:10.0.0.5", 5353), want: headless},
-		{name: "VPC client", clients: vpc, remote: udp("10.240.3.4", 40000), want: headless},
-		{name: "VPC client mapped", clients: vpc, remote: udp("::ffff:10.240.3.4", 40000), want: headless},
-		{name: "VPC client IPv6", clients: vpc, remote: tcp("fd00:240::7", 40000), want: headless},
-		{name: "pod client", clients: vpc, remote: udp("10.1.0.7", 40000), want: clusterIP},
-		{name: "both match", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 5353), remote: udp("10.240.3.4", 40000), want: headless},
-		{name: "port only", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 5353), remote: udp("10.1.0.7", 40000), want: clusterIP},
-		{name: "client only", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 53), remote: udp("10.240.3.4", 40000), want: clusterIP},
-		{name: "namespace selected", namespaces: map[string]string{"other": "Testfile:2"}, want: test.Case{
-			Qname: "web.other.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("web.other.svc.cluster.local. 5 IN A 10.4.0.1")}}},
+		{name: "VPC client", clients: vpc, remote: "10.240.3.4", want: headless},
+		{name: "VPC client mapped", clients: vpc, remote: "::ffff:10.240.3.4", want: headless},
+		{name: "VPC client IPv6", clients: vpc, remote: "fd00:240::7", tcp: true, want: headless},
+		{name: "pod client", clients: vpc, remote: "10.1.0.7", want: clusterIP},
+		{name: "both match", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 5353), remote: "10.240.3.4", want: headless},
+		{name: "port only", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 5353), remote: "10.1.0.7", want: clusterIP},
+		{name: "client only", ports: []uint16{5353}, clients: vpc, local: udp("10.0.0.5", 53), remote: "10.240.3.4", want: clusterIP},
+		{name: "namespace selected", namespaces: map[string]string{"other": "Testfile:2"}, want: answer("web.other.svc.cluster.local.", dns.TypeA, "10.4.0.1")},
 		{name: "namespace not selected", namespaces: map[string]string{"other": "Testfile:2"}, want: clusterIP},
-		{name: "fallback no ready endpoint", fallback: true, want: test.Case{
-			Qname: "empty.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("empty.testns.svc.cluster.local. 5 IN A 10.96.0.30")}}},
-		{name: "fallback no slice", fallback: true, want: test.Case{
-			Qname: "noslice.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("noslice.testns.svc.cluster.local. 5 IN A 10.96.0.31")}}},
+		{name: "fallback no ready endpoint", fallback: true, want: answer("empty.testns.svc.cluster.local.", dns.TypeA, "10.96.0.30")},
+		{name: "fallback no slice", fallback: true, want: answer("noslice.testns.svc.cluster.local.", dns.TypeA, "10.96.0.31")},
 		{name: "fallback SRV", fallback: true, want: test.Case{
 			Qname: "_http._tcp.empty.testns.svc.cluster.local.", Qtype: dns.TypeSRV,
 			Answer: []dns.RR{test.SRV("_http._tcp.empty.testns.svc.cluster.local. 5 IN SRV 0 100 80 empty.testns.svc.cluster.local.")},
 			Extra:  []dns.RR{test.A("empty.testns.svc.cluster.local. 5 IN A 10.96.0.30")},
 		}},
 		// Services with a ready endpoint are still answered headless-style.
-		{name: "fallback ready endpoint", fallback: true, want: test.Case{
-			Qname: "np.testns.svc.cluster.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("np.testns.svc.cluster.local. 5 IN A 10.6.0.1")}}},
+		{name: "fallback ready endpoint", fallback: true, want: answer("np.testns.svc.cluster.local.", dns.TypeA, "10.6.0.1")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -249,7 +250,7 @@ func TestOptions(t *testing.T) {
 				h.Zones = c.zones
 			}
 			h.namespaces, h.fallback, h.ports, h.clients = c.namespaces, c.fallback, c.ports, c.clients
-			checkCase(t, h, &addrWriter{local: c.local, remote: c.remote}, c.want)
+			checkCase(t, h, &addrWriter{ResponseWriter: test.ResponseWriter{RemoteIP: c.remote, TCP: c.tcp}, local: c.local}, c.want)
 		})
 	}
 }
@@ -291,20 +292,13 @@ func TestMetrics(t *testing.T) {
 		h.ServeDNS(ctx, dnstest.NewRecorder(&test.ResponseWriter{}), q.Msg())
 	}
 
-	for _, c := range []struct {
-		name string
-		got  float64
-		want float64
-	}{
-		{"requests A", value(requestCount.WithLabelValues(server, "A")), 3},
-		{"requests AAAA", value(requestCount.WithLabelValues(server, "AAAA")), 1},
-		{"requests SRV", value(requestCount.WithLabelValues(server, "SRV")), 1},
-		{"requests other", value(requestCount.WithLabelValues(server, "other")), 1},
-		{"no ready endpoints", value(noReadyCount.WithLabelValues(server)), 4},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+	for qtype, want := range map[string]float64{"A": 3, "AAAA": 1, "SRV": 1, "other": 1} {
+		if got := value(requestCount.WithLabelValues(server, qtype)); got != want {
+			t.Errorf("requests %s = %v, want %v", qtype, got, want)
 		}
+	}
+	if got := value(noReadyCount.WithLabelValues(server)); got != 4 {
+		t.Errorf("no ready endpoints = %v, want 4", got)
 	}
 }
 
@@ -315,21 +309,6 @@ func value(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
-}
-
-// TestCacheUntouched checks that the cache's objects are never modified.
-func TestCacheUntouched(t *testing.T) {
-	t.Parallel()
-	conn := newCluster(false)
-	h := newPlugin(conn)
-	for _, name := range []string{"web", "dual", "empty", "np"} {
-		h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(name+".testns.svc.cluster.local.", dns.TypeA))
-	}
-	for _, s := range conn.svcs {
-		if s.Name != "hl" && s.Type != "ExternalName" && s.Headless() {
-			t.Errorf("cached Service %s/%s was made headless", s.Namespace, s.Name)
-		}
-	}
 }
 
 // TestAnswerCache: an answer is reused while the kubernetes plugin's Modified stamp is the one it

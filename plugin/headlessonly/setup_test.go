@@ -17,20 +17,23 @@ import (
 	"github.com/miekg/dns"
 )
 
-func TestParse(t *testing.T) {
+// TestSetup reads stanzas through setup: the options of the handler it adds, or an error that names
+// the plugin and contains err.
+func TestSetup(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		input      string
-		keys       []string // server block keys
+		keys       []string // server block keys; nil: "."
 		zones      []string
 		namespaces []string
 		fallback   bool
 		ports      []uint16
 		clients    []string
+		err        string
 	}{
 		{input: `headlessonly`, keys: []string{".:53", ".:5353"}, zones: []string{"."}},
 		{input: `headlessonly`, keys: []string{"cluster.local:5353"}, zones: []string{"cluster.local."}},
-		{input: `headlessonly cluster.local example.org`, keys: []string{"."}, zones: []string{"cluster.local.", "example.org."}},
+		{input: `headlessonly cluster.local example.org`, zones: []string{"cluster.local.", "example.org."}},
 		{input: "headlessonly {\n namespaces default platform\n namespaces kube-system\n}", zones: []string{"."}, namespaces: []string{"default", "kube-system", "platform"}},
 		{input: "headlessonly {\n fallback clusterip\n}", zones: []string{"."}, fallback: true},
 		{input: "headlessonly {\n ports 5353 53\n ports 8053\n}", keys: []string{".:53", "dns://.:5353", ".:8053"}, zones: []string{"."}, ports: []uint16{5353, 53, 8053}},
@@ -51,6 +54,24 @@ func TestParse(t *testing.T) {
 			ports 5353
 			clients 10.0.0.0/16
 		}`, keys: []string{"cluster.local:5353"}, zones: []string{"cluster.local."}, namespaces: []string{"platform"}, fallback: true, ports: []uint16{5353}, clients: []string{"10.0.0.0/16"}},
+		{input: "headlessonly {\n  sepparator .\n}", err: `Testfile:2 - Error during parsing: unknown option "sepparator"`},
+		{input: "headlessonly {\n  namespaces\n}", err: "Testfile:2 - Error during parsing: Wrong argument count"},
+		{input: "headlessonly {\n  namespaces Default\n}", err: `Testfile:2 - Error during parsing: invalid namespace "Default"`},
+		{input: "headlessonly {\n  fallback\n}", err: `Testfile:2 - Error during parsing: fallback takes exactly one argument, "clusterip", got ""`},
+		{input: "headlessonly {\n  fallback nxdomain\n}", err: `fallback takes exactly one argument, "clusterip", got "nxdomain"`},
+		{input: "headlessonly {\n  fallback clusterip clusterip\n}", err: `got "clusterip clusterip"`},
+		{input: "headlessonly {\n\n  ports\n}", err: "Testfile:3 - Error during parsing: Wrong argument count"},
+		{input: "headlessonly {\n  ports 0\n}", err: `Testfile:2 - Error during parsing: invalid port "0": want a number from 1 to 65535`},
+		{input: "headlessonly {\n  ports 65536\n}", err: `invalid port "65536"`},
+		{input: "headlessonly {\n  ports dns\n}", err: `invalid port "dns"`},
+		{input: "headlessonly {\n  clients\n}", err: "Wrong argument count"},
+		{input: "headlessonly {\n  clients 10.0.0.0/33\n}", err: `Testfile:2 - Error during parsing: invalid client network "10.0.0.0/33"`},
+		{input: "headlessonly {\n  clients vpc\n}", err: `invalid client network "vpc"`},
+		{input: "headlessonly {\n  clients ::ffff:0.0.0.0/95\n}", err: `invalid client network "::ffff:0.0.0.0/95"`},
+		{input: "headlessonly ...", err: `Testfile:1 - Error during parsing: invalid zone "..."`},
+		{input: "headlessonly cluster.local {\n  ports 5353 5533\n}", keys: []string{"cluster.local:5353"}, err: `Testfile:2 - Error during parsing: port 5533 is not a port of this server block (5353)`},
+		{input: "headlessonly {\n  clients fe80::1%eth0\n}", err: `invalid client network "fe80::1%eth0"`},
+		{input: "headlessonly\nheadlessonly", err: "this plugin can only be used once per Server Block"},
 	}
 	for _, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
@@ -58,11 +79,18 @@ func TestParse(t *testing.T) {
 		if c.ServerBlockKeys == nil {
 			c.ServerBlockKeys = []string{"."}
 		}
-		h, err := parse(c)
+		err := setup(c)
+		if tc.err != "" {
+			if err == nil || !strings.HasPrefix(err.Error(), "plugin/headlessonly: ") || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want it to name the plugin and contain %q", tc.input, err, tc.err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Errorf("%q: unexpected error: %v", tc.input, err)
 			continue
 		}
+		h := dnsserver.GetConfig(c).Plugin[0](nil).(*HeadlessOnly)
 		var clients []string
 		for _, p := range h.clients {
 			clients = append(clients, p.String())
@@ -70,45 +98,6 @@ func TestParse(t *testing.T) {
 		got := []any{h.Zones, slices.Sorted(maps.Keys(h.namespaces)), h.fallback, h.ports, clients}
 		if want := []any{tc.zones, tc.namespaces, tc.fallback, tc.ports, tc.clients}; !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: zones, namespaces, fallback, ports, clients\n  %v\nwant\n  %v", tc.input, got, want)
-		}
-	}
-}
-
-func TestSetupErrors(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		input string
-		want  string
-	}{
-		{"headlessonly {\n  sepparator .\n}", `Testfile:2 - Error during parsing: unknown option "sepparator"`},
-		{"headlessonly {\n  namespaces\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
-		{"headlessonly {\n  namespaces Default\n}", `Testfile:2 - Error during parsing: invalid namespace "Default"`},
-		{"headlessonly {\n  fallback\n}", `Testfile:2 - Error during parsing: fallback takes exactly one argument, "clusterip", got ""`},
-		{"headlessonly {\n  fallback nxdomain\n}", `fallback takes exactly one argument, "clusterip", got "nxdomain"`},
-		{"headlessonly {\n  fallback clusterip clusterip\n}", `got "clusterip clusterip"`},
-		{"headlessonly {\n\n  ports\n}", "Testfile:3 - Error during parsing: Wrong argument count"},
-		{"headlessonly {\n  ports 0\n}", `Testfile:2 - Error during parsing: invalid port "0": want a number from 1 to 65535`},
-		{"headlessonly {\n  ports 65536\n}", `invalid port "65536"`},
-		{"headlessonly {\n  ports dns\n}", `invalid port "dns"`},
-		{"headlessonly {\n  clients\n}", "Wrong argument count"},
-		{"headlessonly {\n  clients 10.0.0.0/33\n}", `Testfile:2 - Error during parsing: invalid client network "10.0.0.0/33"`},
-		{"headlessonly {\n  clients vpc\n}", `invalid client network "vpc"`},
-		{"headlessonly {\n  clients ::ffff:0.0.0.0/95\n}", `invalid client network "::ffff:0.0.0.0/95"`},
-		{"headlessonly ...", `Testfile:1 - Error during parsing: invalid zone "..."`},
-		{"headlessonly cluster.local {\n  ports 5353 5533\n}", `Testfile:2 - Error during parsing: port 5533 is not a port of this server block (5353)`},
-		{"headlessonly {\n  clients fe80::1%eth0\n}", `invalid client network "fe80::1%eth0"`},
-		{"headlessonly\nheadlessonly", "this plugin can only be used once per Server Block"},
-	}
-	for _, tc := range tests {
-		c := caddy.NewTestController("dns", tc.input)
-		c.ServerBlockKeys = []string{"cluster.local:5353"}
-		err := setup(c)
-		if err == nil {
-			t.Errorf("%q: expected an error", tc.input)
-			continue
-		}
-		if !strings.HasPrefix(err.Error(), "plugin/headlessonly: ") || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: error %q, want it to name the plugin and contain %q", tc.input, err, tc.want)
 		}
 	}
 }
