@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/diff"
@@ -224,20 +225,17 @@ func TestCorefileSources(t *testing.T) {
 
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base")
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Corefile"), []byte(example), 0o644); err != nil {
+	err := os.CopyFS(dir, fstest.MapFS{
+		"Corefile":                {Data: []byte(example)},
+		"base/kustomization.yaml": {Data: []byte("configMapGenerator:\n  - name: warpdns\n    files:\n      - Corefile\n")},
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("../Corefile", filepath.Join(base, "Corefile")); err != nil {
 		t.Fatal(err)
 	}
-	k := "configMapGenerator:\n  - name: warpdns\n    files:\n      - Corefile\n"
-	if err := os.WriteFile(filepath.Join(base, "kustomization.yaml"), []byte(k), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), base)
+	_, err = krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), base)
 	if err == nil || !strings.Contains(err.Error(), "is not in or below") {
 		t.Errorf("kustomize accepted a Corefile symlinked from outside the kustomization (%v): the bases could link instead of copying", err)
 	}

@@ -131,22 +131,18 @@ func prepare(t *testing.T) (context.Context, *cluster.Cluster, *applier) {
 	if err != nil || len(crdFiles) == 0 {
 		t.Fatalf("no vendored CRDs: %v", err)
 	}
-	var crds []string
 	for _, f := range crdFiles {
-		for _, o := range readObjects(t, f) {
-			if _, err := a.apply(ctx, o, false); err != nil {
+		for _, crd := range readObjects(t, f) {
+			if _, err := a.apply(ctx, crd, false); err != nil {
 				t.Fatalf("installing CRD: %v", err)
 			}
-			crds = append(crds, o.GetName())
-		}
-	}
-	for _, name := range crds {
-		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			o, err := a.dyn.Resource(schemaCRD).Get(ctx, name, metav1.GetOptions{})
-			return err == nil && crdEstablished(o), nil
-		})
-		if err != nil {
-			t.Fatalf("CRD %s not Established after 30s (%v)", name, err)
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+				o, err := a.dyn.Resource(schemaCRD).Get(ctx, crd.GetName(), metav1.GetOptions{})
+				return err == nil && crdEstablished(o), nil
+			})
+			if err != nil {
+				t.Fatalf("CRD %s not Established after 30s (%v)", crd.GetName(), err)
+			}
 		}
 	}
 	a.mapper.Reset()
@@ -256,14 +252,8 @@ func checkMergedCoreDNS(t *testing.T, out *unstructured.Unstructured) {
 	if c.SecurityContext.Capabilities != nil && slices.Contains(c.SecurityContext.Capabilities.Add, "NET_BIND_SERVICE") {
 		t.Error("merged coredns: kubeadm's NET_BIND_SERVICE is still added")
 	}
-	var vol bool
-	for _, v := range pod.Volumes {
-		if v.Name == "config-volume" && v.ConfigMap != nil && v.ConfigMap.Name == "coredns-warpdns" &&
-			len(v.ConfigMap.Items) == 1 && v.ConfigMap.Items[0].Key == "Corefile" {
-			vol = true
-		}
-	}
-	if !vol || len(pod.Volumes) != 1 {
+	if v := pod.Volumes; len(v) != 1 || v[0].Name != "config-volume" || v[0].ConfigMap == nil || v[0].ConfigMap.Name != "coredns-warpdns" ||
+		len(v[0].ConfigMap.Items) != 1 || v[0].ConfigMap.Items[0].Key != "Corefile" {
 		t.Errorf("merged coredns: volumes %+v, want config-volume from ConfigMap coredns-warpdns (key Corefile)", pod.Volumes)
 	}
 	if d.Spec.Selector == nil || d.Spec.Selector.MatchLabels["k8s-app"] != "kube-dns" {

@@ -146,13 +146,8 @@ func TestHelm(t *testing.T) {
 			objs := render(t, ch, vals)
 			compareObjects(t, build(t, fsys, kustomizationFor(t, fsys, c)), objs)
 			checkDeployedCorefile(t, example, objs, corefileValues{}, vals["env"].(string))
-
-			f, ok := fields[c.overlay]
-			if !ok {
-				t.Fatalf("no field model for %s: add it to fields", c.overlay)
-			}
 			objs = render(t, ch, chartValues(t, c, map[string]any{"cloudflared": enabled()}))
-			inTheField(t, f, objs, cloudflaredPeer(t, objs))
+			inTheField(t, c.overlay, objs, cloudflaredPeer(t, objs))
 		})
 	}
 	// IPv6 only (an EKS IPv6 cluster): the ipv6 component on eks-stg, with
@@ -210,53 +205,40 @@ patches:
 func TestHelmValuesSchema(t *testing.T) {
 	ch := loadChart(t)
 	base := func() map[string]any { return chartValues(t, chartCase{"eks-stg", "replace"}) }
-	lb := func(v map[string]any) map[string]any { return v["loadBalancer"].(map[string]any) }
+	type set = map[string]any // dotted path -> value; nil deletes
 	for _, tc := range []struct {
-		name   string
-		change func(v map[string]any)
-		want   []string // every one must be in the error
+		name string
+		set  set
+		want []string // every one must be in the error
 	}{
-		{"wrong platform name", func(v map[string]any) { v["platform"] = "aws" }, []string{"/platform", "eks"}},
-		{"no platform", func(v map[string]any) { delete(v, "platform") }, []string{"/platform"}},
-		{"eks without the fixed IPs", func(v map[string]any) {
-			delete(lb(v)["eks"].(map[string]any), "privateIPv4Addresses")
-		}, []string{"/loadBalancer/eks", "privateIPv4Addresses"}},
-		{"eks with an empty list of fixed IPs", func(v map[string]any) {
-			lb(v)["eks"].(map[string]any)["privateIPv4Addresses"] = []any{}
-		}, []string{"/loadBalancer/eks/privateIPv4Addresses"}},
-		{"eks fixed IP that is no IPv4 address", func(v map[string]any) {
-			lb(v)["eks"].(map[string]any)["privateIPv4Addresses"] = []any{"10.0.12.353"}
-		}, []string{"/loadBalancer/eks/privateIPv4Addresses/0"}},
-		{"gke without the address name", func(v map[string]any) {
-			v["platform"] = "gke"
-		}, []string{"/loadBalancer", "gke"}},
-		{"aks without a fixed IP", func(v map[string]any) {
-			v["platform"] = "aks"
-			lb(v)["aks"] = map[string]any{"subnet": "aks-subnet"}
-		}, []string{"/loadBalancer/aks", "ipv4"}},
-		{"metallb without a fixed IP", func(v map[string]any) {
-			v["platform"] = "metallb"
-			lb(v)["metallb"] = map[string]any{"ips": []any{}}
-		}, []string{"/loadBalancer/metallb/ips"}},
-		{"cilium without a fixed IP", func(v map[string]any) {
-			v["platform"] = "cilium"
-		}, []string{"/loadBalancer", "cilium"}},
-		{"no source ranges", func(v map[string]any) { lb(v)["sourceRanges"] = []any{} }, []string{"/loadBalancer/sourceRanges"}},
-		{"NetworkPolicy without the load balancer's source", func(v map[string]any) {
-			v["networkPolicy"] = map[string]any{"loadBalancerSources": []any{}}
-		}, []string{"/networkPolicy/loadBalancerSources"}},
-		{"NetworkPolicy source that is no CIDR", func(v map[string]any) {
-			v["networkPolicy"] = map[string]any{"loadBalancerSources": []any{"10.0.12.53"}}
-		}, []string{"/networkPolicy/loadBalancerSources/0"}},
-		{"env that is no DNS label", func(v map[string]any) { v["env"] = "Stg_1" }, []string{"/env"}},
-		{"wrong mode", func(v map[string]any) { v["mode"] = "replace-kube-dns" }, []string{"/mode"}},
-		{"two families on a single stack", func(v map[string]any) {
-			lb(v)["ipFamilies"] = []any{"IPv4", "IPv6"}
-		}, []string{"/loadBalancer/ipFamilies"}},
+		{"wrong platform name", set{"platform": "aws"}, []string{"/platform", "eks"}},
+		{"no platform", set{"platform": nil}, []string{"/platform"}},
+		{"eks without the fixed IPs", set{"loadBalancer.eks.privateIPv4Addresses": nil}, []string{"/loadBalancer/eks", "privateIPv4Addresses"}},
+		{"eks with an empty list of fixed IPs", set{"loadBalancer.eks.privateIPv4Addresses": []any{}}, []string{"/loadBalancer/eks/privateIPv4Addresses"}},
+		{"eks fixed IP that is no IPv4 address", set{"loadBalancer.eks.privateIPv4Addresses": []any{"10.0.12.353"}},
+			[]string{"/loadBalancer/eks/privateIPv4Addresses/0"}},
+		{"gke without the address name", set{"platform": "gke"}, []string{"/loadBalancer", "gke"}},
+		{"aks without a fixed IP", set{"platform": "aks", "loadBalancer.aks": map[string]any{"subnet": "aks-subnet"}}, []string{"/loadBalancer/aks", "ipv4"}},
+		{"metallb without a fixed IP", set{"platform": "metallb", "loadBalancer.metallb": map[string]any{"ips": []any{}}}, []string{"/loadBalancer/metallb/ips"}},
+		{"cilium without a fixed IP", set{"platform": "cilium"}, []string{"/loadBalancer", "cilium"}},
+		{"no source ranges", set{"loadBalancer.sourceRanges": []any{}}, []string{"/loadBalancer/sourceRanges"}},
+		{"NetworkPolicy without the load balancer's source", set{"networkPolicy": map[string]any{"loadBalancerSources": []any{}}},
+			[]string{"/networkPolicy/loadBalancerSources"}},
+		{"NetworkPolicy source that is no CIDR", set{"networkPolicy": map[string]any{"loadBalancerSources": []any{"10.0.12.53"}}},
+			[]string{"/networkPolicy/loadBalancerSources/0"}},
+		{"env that is no DNS label", set{"env": "Stg_1"}, []string{"/env"}},
+		{"wrong mode", set{"mode": "replace-kube-dns"}, []string{"/mode"}},
+		{"two families on a single stack", set{"loadBalancer.ipFamilies": []any{"IPv4", "IPv6"}}, []string{"/loadBalancer/ipFamilies"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := base()
-			tc.change(v)
+			for path, value := range tc.set {
+				if fields := strings.Split(path, "."); value == nil {
+					unstructured.RemoveNestedField(v, fields...)
+				} else if err := unstructured.SetNestedField(v, value, fields...); err != nil {
+					t.Fatal(err)
+				}
+			}
 			_, err := renderChart(ch, v)
 			if err == nil {
 				t.Fatal("the chart rendered; values.schema.json should have refused these values")
@@ -315,10 +297,7 @@ func kustomizationFor(t testing.TB, fsys filesys.FileSystem, c chartCase) string
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		if e == "kustomization.yaml" {
-			continue
-		}
+	for _, e := range entries { // kustomization.yaml is rewritten below
 		b, err := fsys.ReadFile(dir + "/" + e)
 		if err != nil {
 			t.Fatal(err)
@@ -336,10 +315,10 @@ func kustomizationFor(t testing.TB, fsys filesys.FileSystem, c chartCase) string
 // helmOwn are the labels and annotations only the chart sets (Helm's release
 // bookkeeping and keeping the cluster's own objects on uninstall); the
 // equivalence ignores them and nothing else.
-var (
-	helmOwnLabels      = []string{"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance"}
-	helmOwnAnnotations = []string{"helm.sh/resource-policy"}
-)
+var helmOwn = map[string][]string{
+	"labels":      {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance"},
+	"annotations": {"helm.sh/resource-policy"},
+}
 
 // ipv6OnlyValues are eks-stg's values with the VPC listener on IPv6 only.
 func ipv6OnlyValues(t testing.TB) map[string]any {
@@ -383,26 +362,19 @@ func normalize(t *testing.T, o *unstructured.Unstructured) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &unstructured.Unstructured{}
-	if err := json.Unmarshal(data, &c.Object); err != nil {
+	var obj map[string]any
+	if err := json.Unmarshal(data, &obj); err != nil {
 		t.Fatal(err)
 	}
-	labels, annotations := c.GetLabels(), c.GetAnnotations()
-	for _, k := range helmOwnLabels {
-		delete(labels, k)
+	for field, own := range helmOwn {
+		for _, k := range own {
+			unstructured.RemoveNestedField(obj, "metadata", field, k)
+		}
+		if m, _, _ := unstructured.NestedMap(obj, "metadata", field); len(m) == 0 {
+			unstructured.RemoveNestedField(obj, "metadata", field)
+		}
 	}
-	for _, k := range helmOwnAnnotations {
-		delete(annotations, k)
-	}
-	c.SetLabels(labels)
-	c.SetAnnotations(annotations)
-	if len(labels) == 0 {
-		unstructured.RemoveNestedField(c.Object, "metadata", "labels")
-	}
-	if len(annotations) == 0 {
-		unstructured.RemoveNestedField(c.Object, "metadata", "annotations")
-	}
-	return c.Object
+	return obj
 }
 
 // TestHelmDryRun server-side dry-run applies what the chart renders, for

@@ -62,19 +62,16 @@ func loadManifests(t testing.TB) (filesys.FileSystem, []kustomization) {
 	t.Helper()
 	src := filepath.Join(repoRoot(t), "manifests")
 	mem := filesys.MakeFsInMemory()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	tree := os.DirFS(src)
+	err := fs.WalkDir(tree, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
+		data, err := fs.ReadFile(tree, p)
 		if err != nil {
 			return err
 		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return mem.WriteFile(path.Join("/manifests", filepath.ToSlash(rel)), data)
+		return mem.WriteFile(path.Join("/manifests", p), data)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -237,19 +237,15 @@ func TestMonitoringTargets(t *testing.T) {
 		t.Error("ConfigMap warpdns-dashboard: data warpdns.json differs from dashboard.json")
 	}
 
-	kubeadm := readObjects(t, filepath.Join("testdata", "kubeadm-coredns.yaml"))
-	standalone := build(t, fsys, "/manifests/base/standalone")
-	cloudflared := build(t, fsys, "/manifests/cloudflared")
-	cases := []struct {
-		kind, name string
-		targets    []*unstructured.Unstructured // where its targets are
-		port       int32
+	for _, c := range []struct {
+		kind, name, endpoints string
+		targets               []*unstructured.Unstructured // where its targets are
+		port                  int32
 	}{
-		{"ServiceMonitor", "warpdns-coredns", kubeadm, 9153},
-		{"PodMonitor", "warpdns-standalone", standalone, 9153},
-		{"PodMonitor", "cloudflared", cloudflared, 2000},
-	}
-	for _, c := range cases {
+		{"ServiceMonitor", "warpdns-coredns", "endpoints", readObjects(t, filepath.Join("testdata", "kubeadm-coredns.yaml")), 9153},
+		{"PodMonitor", "warpdns-standalone", "podMetricsEndpoints", build(t, fsys, "/manifests/base/standalone"), 9153},
+		{"PodMonitor", "cloudflared", "podMetricsEndpoints", build(t, fsys, "/manifests/cloudflared"), 2000},
+	} {
 		m := find(objs, c.kind, c.name)
 		if m == nil {
 			t.Errorf("no %s %s", c.kind, c.name)
@@ -257,10 +253,7 @@ func TestMonitoringTargets(t *testing.T) {
 		}
 		namespaces, _, _ := unstructured.NestedStringSlice(m.Object, "spec", "namespaceSelector", "matchNames")
 		matchLabels, _, _ := unstructured.NestedStringMap(m.Object, "spec", "selector", "matchLabels")
-		endpoints, _, _ := unstructured.NestedSlice(m.Object, "spec", "endpoints")
-		if c.kind == "PodMonitor" {
-			endpoints, _, _ = unstructured.NestedSlice(m.Object, "spec", "podMetricsEndpoints")
-		}
+		endpoints, _, _ := unstructured.NestedSlice(m.Object, "spec", c.endpoints)
 		if len(endpoints) != 1 {
 			t.Errorf("%s %s: want one endpoint", c.kind, c.name)
 			continue
@@ -379,9 +372,7 @@ func TestMonitoringMetricsExist(t *testing.T) {
 		"dns://" + inCluster: "dns://:53", "dns://" + vpc: "dns://:5353",
 	})
 	exprs := ruleExprs(t)
-	for k, v := range dashboardExprs(t) {
-		exprs[k] = v
-	}
+	maps.Copy(exprs, dashboardExprs(t))
 	for text, matchers := range selectors(t, exprs) {
 		var name string
 		for _, m := range matchers {
@@ -410,7 +401,7 @@ func TestMonitoringMetricsExist(t *testing.T) {
 		matched := false
 		for _, s := range family {
 			s.Range(func(l labels.Label) { labelNames[l.Name] = true })
-			matched = matched || matchesAll(matchers, s)
+			matched = matched || labels.Selector(matchers).Matches(s)
 		}
 		for _, m := range matchers {
 			if !labelNames[m.Name] {
@@ -460,13 +451,4 @@ func scrape(t *testing.T, url string, servers map[string]string) map[string][]la
 		out[l[labels.MetricName]] = append(out[l[labels.MetricName]], labels.FromMap(l))
 	}
 	return out
-}
-
-func matchesAll(ms []*labels.Matcher, l labels.Labels) bool {
-	for _, m := range ms {
-		if !m.Matches(l.Get(m.Name)) {
-			return false
-		}
-	}
-	return true
 }

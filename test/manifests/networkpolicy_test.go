@@ -67,12 +67,16 @@ var fields = map[string]field{
 	"metallb": {byAddress, "10.244.1.5", "10.244.2.9", "192.168.1.20"},
 }
 
-// inTheField judges objs's NetworkPolicies in the cluster f: cloudflared
-// (its pod as the cloudflared build labels it) and the load balancer's
-// source reach the VPC-facing listener over UDP and TCP, a pod of another
-// namespace does not, in-cluster DNS keeps working.
-func inTheField(t *testing.T, f field, objs []*unstructured.Unstructured, cloudflared *matcher.TrafficPeer) {
+// inTheField judges objs's NetworkPolicies in the overlay's cluster (its
+// fields entry): cloudflared (its pod as the cloudflared build labels it) and
+// the load balancer's source reach the VPC-facing listener over UDP and TCP,
+// a pod of another namespace does not, in-cluster DNS keeps working.
+func inTheField(t *testing.T, overlay string, objs []*unstructured.Unstructured, cloudflared *matcher.TrafficPeer) {
 	t.Helper()
+	f, ok := fields[overlay]
+	if !ok {
+		t.Fatalf("no field model for overlay %s: add it to fields", overlay)
+	}
 	dns := dnsPeer(t, objs)
 	policies := ofKind[networkingv1.NetworkPolicy](t, objs, "NetworkPolicy")
 	if len(policies) == 0 {

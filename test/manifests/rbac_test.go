@@ -140,30 +140,16 @@ func assertTokenCannotReadSecretsOrWrite(ctx context.Context, t *testing.T, c *c
 	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "warpdns-rbac-probe", Namespace: "default"}}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}}
-	for what, try := range map[string]func() error{
-		"list secrets in kube-system": func() error {
-			_, err := client.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
-			return err
-		},
-		"create a configmap": func() error {
-			_, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
-			return err
-		},
-		"update a service": func() error {
-			_, err := client.CoreV1().Services("default").Update(ctx, svc, metav1.UpdateOptions{})
-			return err
-		},
-		"delete endpointslices": func() error {
-			return client.DiscoveryV1().EndpointSlices("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-		},
-		"create a pod": func() error {
-			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default"},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
-			_, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
-			return err
-		},
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+	for what, err := range map[string]error{
+		"list secrets in kube-system": errOf(client.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})),
+		"create a configmap":          errOf(client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})),
+		"update a service":            errOf(client.CoreV1().Services("default").Update(ctx, svc, metav1.UpdateOptions{})),
+		"delete endpointslices":       client.DiscoveryV1().EndpointSlices("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}),
+		"create a pod":                errOf(client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})),
 	} {
-		if err := try(); !apierrors.IsForbidden(err) {
+		if !apierrors.IsForbidden(err) {
 			t.Errorf("with the ServiceAccount's token, %s: %v, want Forbidden", what, err)
 		}
 	}
@@ -171,3 +157,6 @@ func assertTokenCannotReadSecretsOrWrite(ctx context.Context, t *testing.T, c *c
 		t.Errorf("with the ServiceAccount's token, listing services failed: %v", err)
 	}
 }
+
+// errOf is the error of a call that also returns a value.
+func errOf[T any](_ T, err error) error { return err }

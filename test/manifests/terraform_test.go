@@ -32,9 +32,6 @@ type attrSchema struct {
 	Nested   map[string]*attrSchema `json:"nested,omitempty"`
 }
 
-// settable: the configuration may set it (Computed alone is read-only).
-func (a *attrSchema) settable() bool { return a.Required || a.Optional }
-
 type typeSchema struct {
 	Attributes map[string]*attrSchema `json:"attributes"`
 	Builtin    bool                   `json:"builtin,omitempty"`
@@ -212,29 +209,22 @@ func checkModule(t *testing.T, m *tfModule, all map[string]*tfModule, schema *pr
 }
 
 func checkRequiredProviders(t *testing.T, file string, b *hclsyntax.Block, schema *providerSchema) {
-	for _, rp := range b.Body.Blocks {
-		if rp.Type != "required_providers" {
-			continue
-		}
-		a := rp.Body.Attributes["cloudflare"]
-		if a == nil {
-			t.Errorf("%s: required_providers has no cloudflare", file)
-			return
-		}
-		v, diags := a.Expr.Value(nil)
-		if diags.HasErrors() {
-			t.Errorf("%s: %s", file, diags.Error())
-			return
-		}
-		if src := v.GetAttr("source").AsString(); src != "cloudflare/cloudflare" {
-			t.Errorf("%s: cloudflare provider source %q", file, src)
-		}
-		if ver := v.GetAttr("version").AsString(); ver != schema.VersionConstraint {
-			t.Errorf("%s: cloudflare provider version %q, want %q (the version the schema in testdata was taken from)", file, ver, schema.VersionConstraint)
-		}
+	i := slices.IndexFunc(b.Body.Blocks, func(rp *hclsyntax.Block) bool { return rp.Type == "required_providers" })
+	if i < 0 {
+		t.Errorf("%s: terraform block without required_providers", file)
 		return
 	}
-	t.Errorf("%s: terraform block without required_providers", file)
+	a := b.Body.Blocks[i].Body.Attributes["cloudflare"]
+	if a == nil {
+		t.Errorf("%s: required_providers has no cloudflare", file)
+		return
+	}
+	want := cty.ObjectVal(map[string]cty.Value{
+		"source": cty.StringVal("cloudflare/cloudflare"), "version": cty.StringVal(schema.VersionConstraint),
+	})
+	if v, diags := a.Expr.Value(nil); diags.HasErrors() || !v.RawEquals(want) {
+		t.Errorf("%s: cloudflare provider %#v (%v), want %#v (the version the schema in testdata was taken from)", file, v, diags, want)
+	}
 }
 
 var metaArguments = map[string]bool{"count": true, "for_each": true, "depends_on": true, "provider": true}
@@ -266,7 +256,7 @@ func checkAttributes(t *testing.T, where string, set map[string]hclsyntax.Expres
 			t.Errorf("%s: unknown attribute %q (known: %v)", where, name, keys(attrs))
 			continue
 		}
-		if !s.settable() {
+		if !s.Required && !s.Optional { // Computed alone
 			t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, name)
 		}
 		if s.Nested != nil {
