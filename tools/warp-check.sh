@@ -267,8 +267,12 @@ cause_unknown_name() { # ENV
 	echo "the cluster does not know this name: its Corefile must say 'envalias $1' (envalias ENV), and Service $SERVICE must exist in namespace $NAMESPACE with ready endpoints (kubectl -n $NAMESPACE get endpointslices -l kubernetes.io/service-name=$SERVICE)"
 }
 
-cause_service_cidr() {
-	echo "headlessonly not active on this path: the query reached CoreDNS's in-cluster listener (:53), not the VPC one (:5353); kube-dns-nlb must target port 5353 and the Corefile say 'headlessonly ... { ports 5353 }'; ClusterIPs are not reachable over WARP"
+cause_noerror() { # DETAIL: why a NOERROR answer failed
+	case $1 in
+	*"Service CIDR"*)
+		echo "headlessonly not active on this path: the query reached CoreDNS's in-cluster listener (:53), not the VPC one (:5353); kube-dns-nlb must target port 5353 and the Corefile say 'headlessonly ... { ports 5353 }'; ClusterIPs are not reachable over WARP" ;;
+	*) echo "the Service has no IPv4 endpoint" ;;
+	esac
 }
 
 cause_lb_silent() { # LB
@@ -277,7 +281,7 @@ cause_lb_silent() { # LB
 
 run_env() { # ENV [LB_IP[:PORT]]
 	local env=$1 lb=${2:-} name rname lbdesc="" udp_status="" udp_result="" udp_answers="" tcp_result=""
-	local r_status r_answers r_result r_detail u_detail="" t_detail="" t_status=""
+	local r_status r_result r_detail u_detail="" t_detail=""
 
 	if [ -n "$DOMAIN" ]; then
 		name="$SERVICE.$NAMESPACE.$env.$DOMAIN"
@@ -305,14 +309,10 @@ run_env() { # ENV [LB_IP[:PORT]]
 			fi
 			;;
 		SERVFAIL) u_detail="$u_detail -- likely cause: CoreDNS could not answer: its kubernetes plugin is not ready (RBAC, API server), see its log" ;;
-		NOERROR) [ "$udp_result" = FAIL ] && case $u_detail in
-			*"Service CIDR"*) u_detail="$u_detail -- likely cause: $(cause_service_cidr)" ;;
-			*) u_detail="$u_detail -- likely cause: the Service has no IPv4 endpoint" ;;
-			esac ;;
+		NOERROR) [ "$udp_result" = FAIL ] && u_detail="$u_detail -- likely cause: $(cause_noerror "$u_detail")" ;;
 		esac
 
 		ask "$lb" tcp "$name" "$env=$lb: want ENV=IPv4[:PORT]"
-		t_status=$STATUS
 		tcp_result=$RESULT
 		t_detail=$DETAIL
 		if [ "$tcp_result" = FAIL ]; then
@@ -335,7 +335,6 @@ run_env() { # ENV [LB_IP[:PORT]]
 		verdict
 	fi
 	r_status=$STATUS
-	r_answers=$ANSWERS
 	r_result=$RESULT
 	r_detail=$DETAIL
 
@@ -390,12 +389,7 @@ run_env() { # ENV [LB_IP[:PORT]]
 				r_detail="$r_detail -- likely cause: the system resolver did not answer: is WARP connected (warp-cli status)? In Include mode DNS still goes to Gateway; check the device's DNS settings"
 			fi
 			;;
-		NOERROR)
-			case $r_detail in
-			*"Service CIDR"*) r_detail="$r_detail -- likely cause: $(cause_service_cidr)" ;;
-			*) r_detail="$r_detail -- likely cause: the Service has no IPv4 endpoint" ;;
-			esac
-			;;
+		NOERROR) r_detail="$r_detail -- likely cause: $(cause_noerror "$r_detail")" ;;
 		*)
 			r_detail="$r_detail -- likely cause: the resolver refused or failed; see dig $name"
 			;;
@@ -407,7 +401,6 @@ run_env() { # ENV [LB_IP[:PORT]]
 		report "$udp_result" "$env" "lb $lbdesc/udp" "$name" "$u_detail"
 		report "$tcp_result" "$env" "lb $lbdesc/tcp" "$name" "$t_detail"
 	fi
-	: "$r_answers" "$t_status"
 }
 
 if [ -z "$RESOLVER" ]; then

@@ -6,7 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,76 +34,66 @@ type reply struct {
 }
 
 var (
-	digStatus = regexp.MustCompile(`status: ([A-Z]+)`)
+	digStatus = regexp.MustCompile(`;; ->>HEADER<<-.* status: ([A-Z]+)`)
 	digFlags  = regexp.MustCompile(`;; flags: ([a-z ]*);`)
 )
 
-// dig runs dig inside namespace ns, as a person would type it; without an
-// @server argument it uses the namespace's resolv.conf (the laptop's points
-// at the gateway). A reply of any rcode is a reply; no reply is an error.
-func dig(ns string, args ...string) (*reply, error) {
-	full := append([]string{"+time=8", "+tries=1", "+nocmd", "+noall", "+comments", "+answer", "+additional"}, args...)
+// dig runs dig with query's words inside namespace ns, as a person would
+// type it; without an @server word it uses the namespace's resolv.conf (the
+// laptop's points at the gateway). A reply of any rcode is a reply; no reply
+// is an error.
+func dig(ns, query string) (*reply, error) {
+	args := append([]string{"+time=8", "+tries=1", "+nocmd", "+noall", "+comments", "+answer", "+additional"}, strings.Fields(query)...)
 	start := time.Now()
-	out, err := inNetns(ns, "dig", full...).CombinedOutput()
+	out, err := inNetns(ns, "dig", args...).CombinedOutput()
 	r := &reply{Text: string(out), Took: time.Since(start)}
-	if err != nil {
-		return r, fmt.Errorf("dig %s (in %s): %v\n%s", strings.Join(args, " "), ns, err, out)
+	status := digStatus.FindStringSubmatch(r.Text)
+	if err != nil || status == nil {
+		return r, fmt.Errorf("dig %s (in %s): no reply (%v)\n%s", query, ns, err, out)
 	}
-	section := ""
-	for _, line := range strings.Split(string(out), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "":
-		case strings.HasPrefix(line, ";; ->>HEADER<<-"):
-			if m := digStatus.FindStringSubmatch(line); m != nil {
-				r.Rcode = m[1]
-			}
-		case strings.HasPrefix(line, ";; flags:"):
-			if m := digFlags.FindStringSubmatch(line); m != nil {
-				r.Flags = m[1]
-			}
+	r.Rcode = status[1]
+	if m := digFlags.FindStringSubmatch(r.Text); m != nil {
+		r.Flags = m[1]
+	}
+	// With +comments, dig prints a header line before each section.
+	var section *[]dns.RR
+	for _, line := range strings.Split(r.Text, "\n") {
+		switch line = strings.TrimSpace(line); {
+		case line == ";; ANSWER SECTION:":
+			section = &r.Answer
+		case line == ";; ADDITIONAL SECTION:":
+			section = &r.Additional
 		case strings.HasSuffix(line, "SECTION:"):
-			section = line
-		case strings.HasPrefix(line, ";"):
+			section = nil
+		case line == "" || strings.HasPrefix(line, ";") || section == nil:
 		default:
 			rr, err := dns.NewRR(line)
 			if err != nil {
-				return r, fmt.Errorf("dig %s: cannot parse %q: %v", strings.Join(args, " "), line, err)
+				return r, fmt.Errorf("dig %s: cannot parse %q: %v", query, line, err)
 			}
-			switch section {
-			case ";; ANSWER SECTION:":
-				r.Answer = append(r.Answer, rr)
-			case ";; ADDITIONAL SECTION:":
-				r.Additional = append(r.Additional, rr)
-			}
+			*section = append(*section, rr)
 		}
 	}
-	if r.Rcode == "" {
-		return r, fmt.Errorf("dig %s (in %s): no reply\n%s", strings.Join(args, " "), ns, out)
-	}
 	return r, nil
+}
+
+// ask is dig whose reply must have rcode and, sorted, exactly the answer
+// addresses given.
+func ask(ns, query, rcode string, addresses ...string) (*reply, error) {
+	r, err := dig(ns, query)
+	if err == nil {
+		err = r.want(rcode, addresses...)
+	}
+	return r, err
 }
 
 // addrs returns the sorted A and AAAA addresses of rrs.
 var addrs = cluster.Addresses
 
-func owners(rrs []dns.RR) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, rr := range rrs {
-		if n := rr.Header().Name; !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // want checks a reply's rcode and its answer addresses (sorted).
 func (r *reply) want(rcode string, addresses ...string) error {
-	sort.Strings(addresses)
-	got := addrs(r.Answer)
-	if r.Rcode != rcode || strings.Join(got, " ") != strings.Join(addresses, " ") {
+	addresses = slices.Sorted(slices.Values(addresses))
+	if got := addrs(r.Answer); r.Rcode != rcode || !slices.Equal(got, addresses) {
 		return fmt.Errorf("got %s %v, want %s %v\n%s", r.Rcode, got, rcode, addresses, r.Text)
 	}
 	return nil

@@ -31,7 +31,6 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,7 +39,6 @@ import (
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/warpdns/warpdns/test/cluster"
@@ -60,10 +58,11 @@ func fqdn(env string) string { return env + "-api." + namespace + ".svc.cluster.
 
 // world is everything one run starts.
 type world struct {
-	t   *testing.T
-	tp  *topology
-	dir string // builds, Corefiles, logs
-	bin string // our coredns
+	t    *testing.T
+	tp   *topology
+	root string // the repository
+	dir  string // builds, Corefiles, logs
+	bin  string // our coredns
 
 	example      string        // Corefile.example
 	ttl          time.Duration // the kubernetes plugin's ttl in it
@@ -79,12 +78,11 @@ type world struct {
 // clusterEnv is one running cluster.
 type clusterEnv struct {
 	*clusterNet
-	cp       *cluster.Cluster
-	corefile string
-	dns      *cluster.CoreDNS
-	svc      *corev1.Service
-	eps      []cluster.Endpoint
-	ready    []string // the pods the answers should hold now
+	cp    *cluster.Cluster
+	dns   *cluster.CoreDNS
+	svc   *corev1.Service
+	eps   []cluster.Endpoint
+	ready []string // the pods the answers should hold now
 }
 
 func TestE2E(t *testing.T) {
@@ -94,14 +92,14 @@ func TestE2E(t *testing.T) {
 	r := &report{}
 	t.Cleanup(func() { r.print(os.Stdout) })
 	if reason := prerequisites(); reason != "" {
-		r.skip(reason)
+		r.skipped = reason
 		t.Skip(reason)
 	}
 	w := &world{t: t, tp: newTopology(), envs: map[string]*clusterEnv{}}
 	if !r.check(t, "set up: namespaces, 2 control planes, 2 cluster CoreDNS, LBs, pods, gateway, laptop WARP DNS proxy", func() (string, error) {
 		return w.setUp(r)
 	}) {
-		r.note("the checks after set-up did not run")
+		r.notes = append(r.notes, "the checks after set-up did not run")
 		t.FailNow()
 	}
 	stg, prd := w.envs["stg"], w.envs["prd"]
@@ -157,16 +155,11 @@ func TestE2E(t *testing.T) {
 			return w.neverAgain(stg, victim)
 		})
 	} else {
-		r.note("not run: the checks that the pod never returns (the scale-down check failed)")
+		r.notes = append(r.notes, "not run: the checks that the pod never returns (the scale-down check failed)")
 	}
 
 	r.check(t, "failure: unknown env prefix dev-api -> NXDOMAIN from the gateway", func() (string, error) {
-		name := "dev-api." + namespace + ".svc.cluster.local."
-		rep, err := dig(w.tp.laptop, name, "A")
-		if err != nil {
-			return "", err
-		}
-		if err := rep.want("NXDOMAIN"); err != nil {
+		if _, err := ask(w.tp.laptop, "dev-api."+namespace+".svc.cluster.local. A", "NXDOMAIN"); err != nil {
 			return "", err
 		}
 		return "dig dev-api: NXDOMAIN (no resolver policy matches dev-)", nil
@@ -174,11 +167,8 @@ func TestE2E(t *testing.T) {
 	r.check(t, "failure: a non-cluster name sent to the stg VPC listener -> REFUSED, no recursion", func() (string, error) {
 		var details []string
 		for _, proto := range []string{"+notcp", "+tcp"} {
-			rep, err := dig(w.tp.laptop, "@"+stg.lb, proto, "example.org.", "A")
+			rep, err := ask(w.tp.laptop, "@"+stg.lb+" "+proto+" example.org. A", "REFUSED")
 			if err != nil {
-				return "", err
-			}
-			if err := rep.want("REFUSED"); err != nil {
 				return "", err
 			}
 			if strings.Contains(" "+rep.Flags+" ", " ra ") {
@@ -195,7 +185,7 @@ func TestE2E(t *testing.T) {
 			return w.prdBack(prd)
 		})
 	} else {
-		r.note("not run: the recovery check (the prd-down check failed)")
+		r.notes = append(r.notes, "not run: the recovery check (the prd-down check failed)")
 	}
 }
 
@@ -247,8 +237,7 @@ func (w *world) setUp(r *report) (string, error) {
 	t.Cleanup(func() { w.tearDown(r) })
 	w.handleSignals()
 
-	root, err := cluster.RepoRoot()
-	if err != nil {
+	if w.root, err = cluster.RepoRoot(); err != nil {
 		return "", err
 	}
 	if w.example, err = cluster.Example(); err != nil {
@@ -274,10 +263,13 @@ func (w *world) setUp(r *report) (string, error) {
 		w.envs[net.env] = &clusterEnv{clusterNet: net}
 	}
 	// Both control planes at once: each takes a few seconds.
-	if err := parallel(
-		func() error { return w.startControlPlane(ctx, w.envs["stg"]) },
-		func() error { return w.startControlPlane(ctx, w.envs["prd"]) },
-	); err != nil {
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, env := range []string{"stg", "prd"} {
+		wg.Go(func() { errs[i] = w.startControlPlane(ctx, w.envs[env]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
 	step("control planes")
@@ -307,7 +299,7 @@ func (w *world) setUp(r *report) (string, error) {
 	t.Cleanup(func() { gw.Stop() })
 	step("gateway")
 
-	if w.profile, err = ldf.Evaluate(deviceProfileModule(root), nil); err != nil {
+	if w.profile, err = ldf.Evaluate(deviceProfileModule(w.root), nil); err != nil {
 		return "", fmt.Errorf("the device profile's Local Domain Fallback list: %w", err)
 	}
 	warp, err := cluster.StartCoreDNSIn(ctx, w.tp.laptop, w.bin, laptopCorefile(w.profile), w.dir, cluster.AllReady(
@@ -342,15 +334,9 @@ func (w *world) seed(ctx context.Context, c *clusterEnv) error {
 	if err := c.cp.EnsureNamespace(ctx, namespace); err != nil {
 		return err
 	}
-	svc, err := c.cp.CreateService(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: namespace},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "api"},
-			Ports: []corev1.ServicePort{{
-				Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(podPort),
-			}},
-		},
-	})
+	svc, err := c.cp.CreateService(ctx, cluster.ClusterIPService(namespace, "api", corev1.ServicePort{
+		Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(podPort),
+	}))
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.env, err)
 	}
@@ -362,29 +348,22 @@ func (w *world) seed(ctx context.Context, c *clusterEnv) error {
 	return c.cp.SetEndpoints(ctx, svc, c.eps, nil)
 }
 
-// clusterCorefile is Corefile.example for env, listening where a CoreDNS pod
-// would: its pod IP, :53 in-cluster and :5353 VPC-facing. forward goes to a
-// port where nothing listens inside the namespace: no query leaves it.
-func (w *world) clusterCorefile(c *clusterEnv) (string, error) {
+// startClusterDNS runs Corefile.example for env, listening where a CoreDNS
+// pod would: its pod IP, :53 in-cluster and :5353 VPC-facing. forward goes
+// to a port where nothing listens inside the namespace: no query leaves it.
+func (w *world) startClusterDNS(ctx context.Context, c *clusterEnv) error {
 	const line = "\n    envalias stg\n"
 	if strings.Count(w.example, line) != 1 {
-		return "", fmt.Errorf("want exactly one line %q in Corefile.example", strings.TrimSpace(line))
+		return fmt.Errorf("want exactly one line %q in Corefile.example", strings.TrimSpace(line))
 	}
-	text := strings.Replace(w.example, line, "\n    envalias "+c.env+"\n", 1)
-	return cluster.RenderLocal(text, cluster.LocalCorefile{
+	corefile, err := cluster.RenderLocal(strings.Replace(w.example, line, "\n    envalias "+c.env+"\n", 1), cluster.LocalCorefile{
 		InClusterPort: 53, VPCPort: 5353, HealthPort: 8080, ReadyPort: 8181, MetricsPort: 9153,
-		Kubeconfig: c.cp.Kubeconfig, Upstream: "127.0.0.1:9", Bind: []string{c.coreDNS},
+		Kubeconfig: c.cp.Kubeconfig, Upstream: cluster.NoUpstream, Bind: []string{c.coreDNS},
 	})
-}
-
-func (w *world) startClusterDNS(ctx context.Context, c *clusterEnv) error {
-	if c.corefile == "" {
-		var err error
-		if c.corefile, err = w.clusterCorefile(c); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
-	d, err := cluster.StartCoreDNSIn(ctx, c.ns, w.bin, c.corefile, w.dir, cluster.AllReady(
+	d, err := cluster.StartCoreDNSIn(ctx, c.ns, w.bin, corefile, w.dir, cluster.AllReady(
 		cluster.HTTPReadyIn(c.ns, "http://127.0.0.1:8181/ready"),
 		cluster.DNSAnswersIn(c.ns, hostport(c.coreDNS, 53)),
 		cluster.DNSAnswersIn(c.ns, hostport(c.coreDNS, 5353))))
@@ -446,27 +425,12 @@ func ttlAndCache(corefile string) (ttl, cache time.Duration, err error) {
 	if len(m) != 1 {
 		return 0, 0, fmt.Errorf("want one kubernetes ttl line in Corefile.example, found %d", len(m))
 	}
-	secs, _ := strconv.Atoi(m[0][1])
-	ttl = time.Duration(secs) * time.Second
-	if strings.Contains(corefile, "disable success cluster.local") {
-		return ttl, 0, nil
+	ttl, _ = time.ParseDuration(m[0][1] + "s")
+	c := regexp.MustCompile(`(?m)^\s+cache (\d+)`).FindStringSubmatch(corefile)
+	if c != nil && !strings.Contains(corefile, "disable success cluster.local") {
+		cache, _ = time.ParseDuration(c[1] + "s")
 	}
-	if c := regexp.MustCompile(`(?m)^\s+cache (\d+)`).FindStringSubmatch(corefile); c != nil {
-		secs, _ := strconv.Atoi(c[1])
-		return ttl, time.Duration(secs) * time.Second, nil
-	}
-	return ttl, 0, nil
-}
-
-// parallel runs fns at once and returns their errors joined.
-func parallel(fns ...func() error) error {
-	errs := make([]error, len(fns))
-	var wg sync.WaitGroup
-	for i, fn := range fns {
-		wg.Go(func() { errs[i] = fn() })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return ttl, cache, nil
 }
 
 // handleSignals removes the namespaces if the run is interrupted (Ctrl-C on
@@ -517,14 +481,13 @@ func (w *world) digPods(c *clusterEnv) (string, error) {
 	name := fqdn(c.env)
 	var rep *reply
 	_, err := eventually(15*time.Second, func() (err error) {
-		if rep, err = dig(w.tp.laptop, name, "A"); err != nil {
+		if rep, err = ask(w.tp.laptop, name+" A", "NOERROR", c.pods...); err != nil {
 			return err
 		}
-		if err := rep.want("NOERROR", c.pods...); err != nil {
-			return err
-		}
-		if o := owners(rep.Answer); len(o) != 1 || o[0] != name {
-			return fmt.Errorf("owner names %v, want %s only", o, name)
+		for _, rr := range rep.Answer {
+			if rr.Header().Name != name {
+				return fmt.Errorf("owner name %s, want %s only", rr.Header().Name, name)
+			}
 		}
 		return nil
 	})
@@ -559,8 +522,7 @@ func (w *world) curlPods(c *clusterEnv, want []string) (string, error) {
 // srv checks the SRV answer for the http port and resolves every target
 // again from the laptop: through the gateway to the same cluster.
 func (w *world) srv(c *clusterEnv) (string, error) {
-	name := "_http._tcp." + fqdn(c.env)
-	rep, err := dig(w.tp.laptop, name, "SRV")
+	rep, err := dig(w.tp.laptop, "_http._tcp."+fqdn(c.env)+" SRV")
 	if err != nil {
 		return "", err
 	}
@@ -585,11 +547,7 @@ func (w *world) srv(c *clusterEnv) (string, error) {
 		if !slices.Contains(c.pods, ip) {
 			return "", fmt.Errorf("target %s is not a %s pod", srv.Target, c.env)
 		}
-		again, err := dig(w.tp.laptop, srv.Target, "A")
-		if err != nil {
-			return "", err
-		}
-		if err := again.want("NOERROR", ip); err != nil {
+		if _, err := ask(w.tp.laptop, srv.Target+" A", "NOERROR", ip); err != nil {
 			return "", fmt.Errorf("target %s through the gateway: %w", srv.Target, err)
 		}
 		got = append(got, ip)
@@ -608,19 +566,11 @@ func (w *world) srv(c *clusterEnv) (string, error) {
 // pod would ask the kube-dns Service) and, for contrast, the VPC listener.
 func (w *world) inCluster(c *clusterEnv) (string, error) {
 	for _, name := range []string{"api." + namespace + ".svc.cluster.local.", fqdn(c.env)} {
-		rep, err := dig(c.ns, "@"+c.coreDNS, "-p", "53", name, "A")
-		if err != nil {
-			return "", err
-		}
-		if err := rep.want("NOERROR", c.svc.Spec.ClusterIP); err != nil {
+		if _, err := ask(c.ns, "@"+c.coreDNS+" -p 53 "+name+" A", "NOERROR", c.svc.Spec.ClusterIP); err != nil {
 			return "", fmt.Errorf("%s in-cluster %s: %w", c.env, name, err)
 		}
 	}
-	rep, err := dig(c.ns, "@"+c.coreDNS, "-p", "5353", "api."+namespace+".svc.cluster.local.", "A")
-	if err != nil {
-		return "", err
-	}
-	if err := rep.want("NOERROR", c.pods...); err != nil {
+	if _, err := ask(c.ns, "@"+c.coreDNS+" -p 5353 api."+namespace+".svc.cluster.local. A", "NOERROR", c.pods...); err != nil {
 		return "", fmt.Errorf("%s VPC listener: %w", c.env, err)
 	}
 	return fmt.Sprintf("%s: ClusterIP %s (VPC :5353: %d pods)", c.env, c.svc.Spec.ClusterIP, len(c.pods)), nil
@@ -659,7 +609,7 @@ func (w *world) setVictim(c *clusterEnv, victim string, gone bool) error {
 func (w *world) scaleDown(c *clusterEnv, victim string) (string, error) {
 	remaining := without(c.pods, victim)
 	srvName := "_http._tcp." + fqdn(c.env)
-	endpoint := strings.ReplaceAll(victim, ".", "-") + "." + fqdn(c.env)
+	dashed := strings.ReplaceAll(victim, ".", "-")
 	hasRemaining := func(r *reply) error { return r.want("NOERROR", remaining...) }
 	srvRemaining := func(r *reply) error {
 		var targets []string
@@ -677,25 +627,24 @@ func (w *world) scaleDown(c *clusterEnv, victim string) (string, error) {
 	}
 	nxdomain := func(r *reply) error { return r.want("NXDOMAIN") }
 	probes := []struct {
-		what string
-		args []string
-		gone func(*reply) error
+		what, query string
+		gone        func(*reply) error
 	}{
-		{"VPC listener A", []string{"@" + c.lb, fqdn(c.env), "A"}, hasRemaining},
-		{"VPC listener SRV", []string{"@" + c.lb, srvName, "SRV"}, srvRemaining},
-		{"laptop A", []string{fqdn(c.env), "A"}, hasRemaining},
-		{"laptop SRV", []string{srvName, "SRV"}, srvRemaining},
-		{"laptop " + strings.Split(endpoint, ".")[0], []string{endpoint, "A"}, nxdomain},
+		{"VPC listener A", "@" + c.lb + " " + fqdn(c.env) + " A", hasRemaining},
+		{"VPC listener SRV", "@" + c.lb + " " + srvName + " SRV", srvRemaining},
+		{"laptop A", fqdn(c.env) + " A", hasRemaining},
+		{"laptop SRV", srvName + " SRV", srvRemaining},
+		{"laptop " + dashed, dashed + "." + fqdn(c.env) + " A", nxdomain},
 	}
 	// The laptop asks every question first, so that the gateway holds
 	// answers with the victim in its cache: the worst case the bound is
 	// about.
 	for _, p := range probes {
-		rep, err := dig(w.tp.laptop, p.args...)
+		rep, err := dig(w.tp.laptop, p.query)
 		if err != nil {
 			return "", err
 		}
-		if !strings.Contains(rep.Text, victim) && !strings.Contains(rep.Text, strings.Split(endpoint, ".")[0]) {
+		if !strings.Contains(rep.Text, victim) && !strings.Contains(rep.Text, dashed) {
 			return "", fmt.Errorf("before the scale-down, %s does not answer %s:\n%s", p.what, victim, rep.Text)
 		}
 	}
@@ -705,27 +654,23 @@ func (w *world) scaleDown(c *clusterEnv, victim string) (string, error) {
 	marked := time.Now()
 	bound := w.ttl + w.clusterCache + margin
 	gone := make([]time.Duration, len(probes))
-	var last []string
 	if _, err := eventually(bound, func() error {
-		last = nil
+		var still []error
 		for i, p := range probes {
 			if gone[i] != 0 {
 				continue
 			}
-			rep, err := dig(w.tp.laptop, p.args...)
+			rep, err := dig(w.tp.laptop, p.query)
 			if err != nil {
 				return err
 			}
 			if err := p.gone(rep); err != nil {
-				last = append(last, fmt.Sprintf("%s: %v", p.what, err))
+				still = append(still, fmt.Errorf("%s: %w", p.what, err))
 				continue
 			}
 			gone[i] = time.Since(marked)
 		}
-		if len(last) > 0 {
-			return errors.New(strings.Join(last, "\n"))
-		}
-		return nil
+		return errors.Join(still...)
 	}); err != nil {
 		return "", fmt.Errorf("%s still answered %.0fs after it began terminating: %w", victim, time.Since(marked).Seconds(), err)
 	}
@@ -740,50 +685,39 @@ func (w *world) scaleDown(c *clusterEnv, victim string) (string, error) {
 // neverAgain asks, over and over, every way a client can ask, and fetches:
 // the victim must not come back while it is terminating, nor once deleted.
 func (w *world) neverAgain(c *clusterEnv, victim string) (string, error) {
-	const rounds = 15
 	dashed := strings.ReplaceAll(victim, ".", "-")
-	remaining := without(c.pods, victim)
-	asked := 0
-	round := func() error {
-		for _, q := range [][]string{
-			{fqdn(c.env), "A"},                               // laptop, via the gateway
-			{"_http._tcp." + fqdn(c.env), "SRV"},             // SRV, via the gateway
-			{"@" + c.lb, fqdn(c.env), "A"},                   // the VPC listener directly
-			{"@" + c.lb, "_http._tcp." + fqdn(c.env), "SRV"}, // and its SRV
-		} {
-			rep, err := dig(w.tp.laptop, q...)
-			if err != nil {
-				return err
-			}
-			asked++
-			if rep.Rcode != "NOERROR" || strings.Contains(rep.Text, victim) || strings.Contains(rep.Text, dashed) {
-				return fmt.Errorf("dig %s: the terminated pod %s is back (or %s)\n%s", strings.Join(q, " "), victim, rep.Rcode, rep.Text)
+	var asked []int
+	for _, phase := range []string{"while terminating", "after deletion"} {
+		if phase == "after deletion" {
+			// The pod is gone: its endpoint leaves the slice.
+			if err := w.setVictim(c, victim, true); err != nil {
+				return "", err
 			}
 		}
-		return nil
-	}
-	for range rounds {
-		if err := round(); err != nil {
-			return "", fmt.Errorf("while terminating: %w", err)
+		n := 0
+		for range 15 {
+			for _, q := range []string{
+				fqdn(c.env) + " A",                                 // laptop, via the gateway
+				"_http._tcp." + fqdn(c.env) + " SRV",               // SRV, via the gateway
+				"@" + c.lb + " " + fqdn(c.env) + " A",              // the VPC listener directly
+				"@" + c.lb + " _http._tcp." + fqdn(c.env) + " SRV", // and its SRV
+			} {
+				rep, err := dig(w.tp.laptop, q)
+				if err != nil {
+					return "", fmt.Errorf("%s: %w", phase, err)
+				}
+				n++
+				if rep.Rcode != "NOERROR" || strings.Contains(rep.Text, victim) || strings.Contains(rep.Text, dashed) {
+					return "", fmt.Errorf("%s: dig %s: the terminated pod %s is back (or %s)\n%s", phase, q, victim, rep.Rcode, rep.Text)
+				}
+			}
 		}
-	}
-	if _, err := w.curlPods(c, remaining); err != nil {
-		return "", fmt.Errorf("while terminating: %w", err)
-	}
-	terminating := asked
-	// The pod is gone: its endpoint leaves the slice.
-	if err := w.setVictim(c, victim, true); err != nil {
-		return "", err
-	}
-	for range rounds {
-		if err := round(); err != nil {
-			return "", fmt.Errorf("after deletion: %w", err)
+		if _, err := w.curlPods(c, without(c.pods, victim)); err != nil {
+			return "", fmt.Errorf("%s: %w", phase, err)
 		}
+		asked = append(asked, n)
 	}
-	if _, err := w.curlPods(c, remaining); err != nil {
-		return "", fmt.Errorf("after deletion: %w", err)
-	}
-	return fmt.Sprintf("%d answers and 6 fetches while terminating, %d and 6 after deletion: none with %s", terminating, asked-terminating, victim), nil
+	return fmt.Sprintf("%d answers and 6 fetches while terminating, %d and 6 after deletion: none with %s", asked[0], asked[1], victim), nil
 }
 
 // prdDown stops prd's CoreDNS. The gateway may answer prd-api from its cache
@@ -795,7 +729,7 @@ func (w *world) prdDown(stg, prd *clusterEnv) (string, error) {
 	cached := 0
 	var last *reply
 	took, err := eventually(w.ttl+15*time.Second, func() (err error) {
-		if last, err = dig(w.tp.laptop, fqdn(prd.env), "A"); err != nil {
+		if last, err = dig(w.tp.laptop, fqdn(prd.env)+" A"); err != nil {
 			return err
 		}
 		switch last.Rcode {
@@ -813,11 +747,8 @@ func (w *world) prdDown(stg, prd *clusterEnv) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("prd-api: %w", err)
 	}
-	rep, err := dig(w.tp.laptop, fqdn(stg.env), "A")
+	rep, err := ask(w.tp.laptop, fqdn(stg.env)+" A", "NOERROR", stg.ready...)
 	if err != nil {
-		return "", err
-	}
-	if err := rep.want("NOERROR", stg.ready...); err != nil {
 		return "", fmt.Errorf("stg-api while prd is down: %w", err)
 	}
 	if _, err := w.curlPods(stg, stg.ready); err != nil {
@@ -835,11 +766,8 @@ func (w *world) prdBack(prd *clusterEnv) (string, error) {
 	}
 	// The gateway caches SERVFAIL for a few seconds.
 	took, err := eventually(30*time.Second, func() error {
-		rep, err := dig(w.tp.laptop, fqdn(prd.env), "A")
-		if err != nil {
-			return err
-		}
-		return rep.want("NOERROR", prd.pods...)
+		_, err := ask(w.tp.laptop, fqdn(prd.env)+" A", "NOERROR", prd.pods...)
+		return err
 	})
 	if err != nil {
 		return "", err

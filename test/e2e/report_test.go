@@ -16,8 +16,8 @@ import (
 // Its methods run on the test's goroutine (checks and cleanups).
 type report struct {
 	rows    []row
-	skipped string
-	notes   []string
+	skipped string   // why the run did not happen
+	notes   []string // lines printed under the table
 }
 
 type row struct {
@@ -42,16 +42,6 @@ func (r *report) check(t *testing.T, name string, fn func() (string, error)) boo
 	}
 	r.rows = append(r.rows, row{name, result, detail, took})
 	return err == nil
-}
-
-// skip records that the run did not happen, and why.
-func (r *report) skip(reason string) {
-	r.skipped = reason
-}
-
-// note adds a line printed under the table.
-func (r *report) note(line string) {
-	r.notes = append(r.notes, line)
 }
 
 func (r *report) print(w io.Writer) {

@@ -34,23 +34,18 @@ func (w *world) startStandin(c *clusterEnv) error {
 			if err != nil {
 				return err
 			}
+			w.t.Cleanup(func() { l.Close() })
 			pods = append(pods, l)
 		}
 		if lbTCP, err = net.Listen("tcp", hostport(c.lb, 53)); err != nil {
 			return err
 		}
-		lbUDP, err = net.ListenPacket("udp", hostport(c.lb, 53))
-		return err
-	})
-	w.t.Cleanup(func() {
-		for _, l := range append(pods, lbTCP) {
-			if l != nil {
-				l.Close()
-			}
+		w.t.Cleanup(func() { lbTCP.Close() })
+		if lbUDP, err = net.ListenPacket("udp", hostport(c.lb, 53)); err != nil {
+			return err
 		}
-		if lbUDP != nil {
-			lbUDP.Close()
-		}
+		w.t.Cleanup(func() { lbUDP.Close() })
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s stand-in: %w", c.env, err)

@@ -129,8 +129,11 @@ func (tp *topology) create() error {
 	if tp.host, err = hostNetwork(); err != nil {
 		return err
 	}
-	steps := [][]string{}
-	add := func(args ...string) { steps = append(steps, args) }
+	add := func(args ...string) { // one ip command, until one fails
+		if err == nil {
+			err = ip(args...)
+		}
+	}
 	for _, ns := range tp.namespaces() {
 		add("netns", "add", ns)
 		add("-n", ns, "link", "set", "lo", "up")
@@ -163,15 +166,11 @@ func (tp *topology) create() error {
 		// WARP's split-tunnel include list: the VPC goes to the gateway.
 		add("-n", tp.laptop, "route", "add", c.vpc, "via", gatewayIP)
 	}
-	for _, args := range steps {
-		if err := ip(args...); err != nil {
-			return err
-		}
-	}
 	// Forwarding on in the gateway's namespace only (the sysctl is per
 	// namespace).
-	if out, err := exec.Command("ip", "netns", "exec", tp.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
-		return fmt.Errorf("ip_forward in %s: %v: %s", tp.gateway, err, out)
+	add("netns", "exec", tp.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	if err != nil {
+		return err
 	}
 	// The laptop's resolver is WARP's DNS proxy, as WARP makes it.
 	if err := os.MkdirAll(etcNetns(tp.laptop), 0o755); err != nil {
@@ -207,7 +206,9 @@ func removeNamespace(ns string) error {
 			for _, pid := range pids {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
-			waitGone(pids, 10*time.Second)
+			for deadline := time.Now().Add(10 * time.Second); len(netnsPids(ns)) > 0 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
 		if err := ip("netns", "del", ns); err != nil {
 			errs = append(errs, err)
@@ -230,40 +231,14 @@ func netnsPids(ns string) []int {
 	return pids
 }
 
-// waitGone waits until none of pids exists any more, or the timeout.
-func waitGone(pids []int, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		alive := false
-		for _, pid := range pids {
-			if syscall.Kill(pid, 0) == nil {
-				alive = true
-			}
-		}
-		if !alive {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // removeLeftovers deletes namespaces and /etc/netns entries of earlier runs
 // whose test process is gone (a run killed before its cleanup). Runs still
 // going are left alone.
 func removeLeftovers() ([]string, error) {
 	names := map[string]bool{}
-	list, err := namespacesNamed(prefix)
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range list {
-		names[name] = true
-	}
-	if entries, err := os.ReadDir("/etc/netns"); err == nil {
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), prefix) {
-				names[e.Name()] = true
-			}
+	for _, dir := range []string{"/run/netns", "/etc/netns"} {
+		for _, name := range entriesNamed(dir, prefix) {
+			names[name] = true
 		}
 	}
 	var removed []string
@@ -285,17 +260,11 @@ func removeLeftovers() ([]string, error) {
 // leftovers says what of this run still exists after remove.
 func (tp *topology) leftovers() []string {
 	var left []string
-	list, err := namespacesNamed(tp.run)
-	if err != nil {
-		left = append(left, err.Error())
-	}
-	for _, name := range list {
+	for _, name := range entriesNamed("/run/netns", tp.run) {
 		left = append(left, "namespace "+name)
 	}
-	for _, ns := range tp.namespaces() {
-		if _, err := os.Stat(etcNetns(ns)); err == nil {
-			left = append(left, etcNetns(ns))
-		}
+	for _, name := range entriesNamed("/etc/netns", tp.run) {
+		left = append(left, etcNetns(name))
 	}
 	if tp.host != "" {
 		if now, err := hostNetwork(); err == nil && now != tp.host {
@@ -305,19 +274,18 @@ func (tp *topology) leftovers() []string {
 	return left
 }
 
-// namespacesNamed lists the network namespaces whose names start with prefix.
-func namespacesNamed(prefix string) ([]string, error) {
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		return nil, fmt.Errorf("ip netns list: %w", err)
-	}
+// entriesNamed lists the entries of dir whose names start with prefix: in
+// /run/netns, the network namespaces `ip netns` made; in /etc/netns, their
+// files.
+func entriesNamed(dir, prefix string) []string {
+	entries, _ := os.ReadDir(dir) // no directory: no entries
 	var names []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
-			names = append(names, f[0])
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			names = append(names, e.Name())
 		}
 	}
-	return names, nil
+	return names
 }
 
 // hostNetwork is the host namespace's link names and routes, to show that

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
-	"github.com/warpdns/warpdns/test/cluster"
 	"github.com/warpdns/warpdns/test/e2e/ldf"
 )
 
@@ -73,11 +73,8 @@ func (w *world) ldfOurs() (string, error) {
 		return "", fmt.Errorf("the device-profile module's fallback list (%s) keeps %s on the laptop: entry %q sends it to %s, not to Gateway",
 			strings.Join(w.profile.Suffixes(), " "), name, d.Suffix, orRouter(d.DNSServer))
 	}
-	rep, err := dig(w.tp.laptop, "@"+warpProxyIP, name, "A")
+	rep, err := ask(w.tp.laptop, "@"+warpProxyIP+" "+name+" A", "NOERROR", w.envs["stg"].ready...)
 	if err != nil {
-		return "", err
-	}
-	if err := rep.want("NOERROR", w.envs["stg"].ready...); err != nil {
 		return "", fmt.Errorf("WARP proxy with the module's list: %w", err)
 	}
 	return fmt.Sprintf("%d entries (%s), no entry matches %s: to Gateway, A %s", len(w.profile.Domains),
@@ -94,53 +91,30 @@ func (w *world) ldfDefault() (string, error) {
 	if !ok {
 		return "", fmt.Errorf("Cloudflare's default list (%s) no longer matches %s: revisit the module's comment", strings.Join(def.Suffixes(), " "), name)
 	}
-	viaWarp, err := dig(w.tp.laptop, "@"+warpDefaultProxyIP, name, "A")
-	if err != nil {
-		return "", err
-	}
-	if err := viaWarp.want("NXDOMAIN"); err != nil {
+	if _, err := ask(w.tp.laptop, "@"+warpDefaultProxyIP+" "+name+" A", "NXDOMAIN"); err != nil {
 		return "", fmt.Errorf("WARP proxy with the default list: %w", err)
 	}
-	viaRouter, err := dig(w.tp.laptop, "@"+routerIP, name, "A")
-	if err != nil {
-		return "", err
-	}
-	if err := viaRouter.want("NXDOMAIN"); err != nil {
+	if _, err := ask(w.tp.laptop, "@"+routerIP+" "+name+" A", "NXDOMAIN"); err != nil {
 		return "", fmt.Errorf("home router: %w", err)
 	}
-	viaGateway, err := dig(w.tp.laptop, "@"+gatewayIP, name, "A")
+	viaGateway, err := ask(w.tp.laptop, "@"+gatewayIP+" "+name+" A", "NOERROR", w.envs["stg"].ready...)
 	if err != nil {
-		return "", err
-	}
-	if err := viaGateway.want("NOERROR", w.envs["stg"].ready...); err != nil {
 		return "", fmt.Errorf("gateway: %w", err)
 	}
 
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	out, err := inNetns(w.tp.laptop, "bash", filepath.Join(root, "tools", "warp-check.sh"),
+	out, err := inNetns(w.tp.laptop, "bash", filepath.Join(w.root, "tools", "warp-check.sh"),
 		"-r", warpDefaultProxyIP, "-g", gatewayIP, "-f", strings.Join(def.Suffixes(), ","),
 		"-s", "10.96.0.0/16", "api."+namespace, "stg").CombinedOutput()
 	if err == nil {
 		return "", fmt.Errorf("warp-check.sh passed against the default list:\n%s", out)
 	}
-	var diagnosis string
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "FAIL") && strings.Contains(l, "Local Domain Fallback:") && strings.Contains(l, "'"+d.Suffix+"'") {
-			diagnosis = l
-		}
-	}
+	diagnosis := regexp.MustCompile(`(?m)^FAIL.*Local Domain Fallback:.*'` + regexp.QuoteMeta(d.Suffix) + `'.*$`).FindString(string(out))
 	if diagnosis == "" {
 		return "", fmt.Errorf("warp-check.sh does not blame Local Domain Fallback entry %q:\n%s", d.Suffix, out)
 	}
 	fix := diagnosis
-	if i := strings.Index(fix, "Fix: "); i >= 0 {
-		fix = fix[i:]
-		if j := strings.Index(fix, ";"); j >= 0 {
-			fix = fix[:j]
-		}
+	if f := regexp.MustCompile(`Fix: [^;]*`).FindString(diagnosis); f != "" {
+		fix = f
 	}
 	return fmt.Sprintf("entry %q -> home router %s: NXDOMAIN; gateway: A %s; warp-check: %s", d.Suffix, routerIP,
 		strings.Join(addrs(viaGateway.Answer), " "), fix), nil

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { os.Exit(cluster.Main(m)) }
 // world is what the tests share: make run's coredns twice (Corefile.example,
 // and the same with envalias' domain form), and the demo world.
 type world struct {
-	root      string
+	script    string // tools/warp-check.sh
 	vpc       string // 127.0.0.1:port, the VPC-facing listener (kube-dns-nlb)
 	inCluster string // 127.0.0.1:port, the in-cluster listener (kube-dns)
 	ldfVPC    string // VPC-facing listener of the domain-form coredns
@@ -47,61 +47,46 @@ func start(t *testing.T) *world {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash is not installed")
 	}
+	e := cluster.SharedEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	demo, err := cluster.SeedDemo(ctx, e.Cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{script: repoFile(t, "tools", "warp-check.sh"), demo: demo}
+	ports := e.RunExampleForTest(t, e.Example).Ports
+	w.inCluster, w.vpc = ports.DNSAddr(), ports.VPCAddr()
+	// The domain form, for Local Domain Fallback: the same Corefile with
+	// `envalias stg { domain k8s.example.com }` and the key
+	// stg.k8s.example.com:5353 beside cluster.local:5353 (docs/deploy.md;
+	// Corefile.example: "add that domain as a key too").
+	ldf := strings.Replace(e.Example, "    envalias stg\n", "    envalias stg {\n        domain k8s.example.com\n    }\n", 1)
+	if ldf == e.Example {
+		t.Fatal("Corefile.example has no `    envalias stg` line")
+	}
+	w.ldfVPC = cluster.RunForTest(t, e.OurBin, func(p cluster.Ports) (string, error) {
+		local, err := cluster.RenderLocal(ldf, p.Local(e.Kubeconfig, cluster.NoUpstream))
+		if err != nil {
+			return "", err
+		}
+		key := regexp.MustCompile(fmt.Sprintf(`(?m)^(\.:%d \S+:%d)( \{)$`, p.DNS, p.VPC))
+		if !key.MatchString(local) {
+			return "", fmt.Errorf("rendered Corefile: no server block key line for ports %d and %d:\n%s", p.DNS, p.VPC, local)
+		}
+		return key.ReplaceAllString(local, fmt.Sprintf("${1} stg.k8s.example.com:%d${2}", p.VPC)), nil
+	}).Ports.VPCAddr()
+	return w
+}
+
+// repoFile is the path of a file of the repository.
+func repoFile(t *testing.T, elem ...string) string {
+	t.Helper()
 	root, err := cluster.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	c := cluster.Shared(t)
-	w := &world{root: root}
-	if w.demo, err = cluster.SeedDemo(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin, err := cluster.BuildOurCoreDNS(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	example, err := cluster.Example()
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(corefile string, extraVPCZones ...string) cluster.Ports {
-		cd, err := cluster.RunCoreDNS(ctx, cluster.RunOptions{Dir: dir}, bin, func(p cluster.Ports) (string, error) {
-			// Nothing listens on the upstream: no traffic leaves loopback.
-			local, err := cluster.RenderLocal(corefile, p.Local(c.Kubeconfig, "127.0.0.1:9"))
-			if err != nil {
-				return "", err
-			}
-			// More zones on the VPC-facing listener, as the domain form
-			// needs (Corefile.example: "add that domain as a key too").
-			for _, zone := range extraVPCZones {
-				key := regexp.MustCompile(fmt.Sprintf(`(?m)^(\.:%d \S+:%d)( \{)$`, p.DNS, p.VPC))
-				if !key.MatchString(local) {
-					return "", fmt.Errorf("rendered Corefile: no server block key line for ports %d and %d:\n%s", p.DNS, p.VPC, local)
-				}
-				local = key.ReplaceAllString(local, fmt.Sprintf("${1} %s:%d${2}", zone, p.VPC))
-			}
-			return local, nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cd.Stop() })
-		return cd.Ports
-	}
-	ports := run(example)
-	w.inCluster, w.vpc = ports.DNSAddr(), ports.VPCAddr()
-	// The domain form, for Local Domain Fallback: the same Corefile with
-	// `envalias stg { domain k8s.example.com }` and the key
-	// stg.k8s.example.com:5353 beside cluster.local:5353 (docs/deploy.md).
-	ldf := strings.Replace(example, "    envalias stg\n", "    envalias stg {\n        domain k8s.example.com\n    }\n", 1)
-	if ldf == example {
-		t.Fatal("Corefile.example has no `    envalias stg` line")
-	}
-	w.ldfVPC = run(ldf, "stg.k8s.example.com").VPCAddr()
-	return w
+	return filepath.Join(append([]string{root}, elem...)...)
 }
 
 // anyExit is check's exit argument for a run whose exit status is not checked.
@@ -114,7 +99,7 @@ func (w *world) check(t *testing.T, exit int, env []string, args ...string) stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(w.root, "tools", "warp-check.sh")}, args...)...)
+	cmd := exec.CommandContext(ctx, "bash", append([]string{w.script}, args...)...)
 	cmd.Env = append(append(os.Environ(), "WARPCLI=/nonexistent/warp-cli"), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -172,31 +157,17 @@ func udpServer(t *testing.T, handle dns.HandlerFunc) string {
 	return pc.LocalAddr().String()
 }
 
-// defaultFallback is Cloudflare's default Local Domain Fallback list, as the
-// device-profile module holds it.
-func defaultFallback(t *testing.T, root string) []string {
-	t.Helper()
-	p, err := ldf.Evaluate(filepath.Join(root, "manifests", "cloudflare", "modules", "device-profile"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Default
-}
-
 // fakeWarpCLI is a warp-cli that prints `settings` as the WARP client does
 // (the "Fallback domains:" section of its merged configuration) and
 // `status` as connected.
 func fakeWarpCLI(t *testing.T, fallback []string) string {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("#!/bin/sh\ncase $1 in\nstatus) echo 'Status update: Connected' ;;\nsettings) cat <<'EOF'\n")
-	b.WriteString("Merged configuration:\nAlways On: false\nMode: Warp\nExclude mode, with hosts/ips:\n  \nFallback domains:\n")
-	for _, d := range fallback {
-		b.WriteString("  " + d + "\n")
-	}
-	b.WriteString("Daemon Teams Auth: false\nAllow Updates: true\nEOF\n;;\nesac\n")
+	script := "#!/bin/sh\ncase $1 in\nstatus) echo 'Status update: Connected' ;;\nsettings) cat <<'EOF'\n" +
+		"Merged configuration:\nAlways On: false\nMode: Warp\nExclude mode, with hosts/ips:\n  \nFallback domains:\n" +
+		"  " + strings.Join(fallback, "\n  ") + "\n" +
+		"Daemon Teams Auth: false\nAllow Updates: true\nEOF\n;;\nesac\n"
 	path := filepath.Join(t.TempDir(), "warp-cli")
-	if err := os.WriteFile(path, []byte(b.String()), 0o755); err != nil {
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -299,10 +270,14 @@ func TestWarpCheck(t *testing.T) {
 	// laptop's own resolver (a home router) says NXDOMAIN, while Gateway's
 	// path (the load balancer) answers. The fallback list comes from
 	// warp-cli, here a stand-in printing the client's format with
-	// Cloudflare's default list, read from the device-profile module.
+	// Cloudflare's default list, as the device-profile module holds it.
 	t.Run("Local Domain Fallback swallows cluster.local: NXDOMAIN on the laptop, the Gateway path answers, the fix printed", func(t *testing.T) {
 		homeRouter := fakeResolver(t, dns.RcodeNameError)
-		def := defaultFallback(t, w.root)
+		profile, err := ldf.Evaluate(repoFile(t, "manifests", "cloudflare", "modules", "device-profile"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		def := profile.Default
 		cli := fakeWarpCLI(t, def)
 		out := w.check(t, 1, []string{"WARPCLI=" + cli}, "-r", homeRouter, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
 		wantIn(t, out, "Local Domain Fallback domains: "+strings.Join(def, " "))
@@ -340,11 +315,7 @@ func TestShellcheck(t *testing.T) {
 	if err != nil {
 		t.Skip("shellcheck is not installed")
 	}
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(sc, filepath.Join(root, "tools", "warp-check.sh")).CombinedOutput(); err != nil {
+	if out, err := exec.Command(sc, repoFile(t, "tools", "warp-check.sh")).CombinedOutput(); err != nil {
 		t.Errorf("shellcheck tools/warp-check.sh: %v\n%s", err, out)
 	}
 }

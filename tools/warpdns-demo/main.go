@@ -140,19 +140,6 @@ type try struct {
 	shows string
 }
 
-func tries(cfg config) []try {
-	const svc = "platform.svc.cluster.local"
-	return []try{
-		{cfg.port, "A", "api." + svc, "in-cluster path: the ClusterIP, as stock CoreDNS answers"},
-		{cfg.vpcPort, "A", "api." + svc, "VPC path: the ready pod IPs instead (headlessonly)"},
-		{cfg.vpcPort, "A", "stg-api." + svc, "the name the resolver policy sends: pod IPs, asked name kept (envalias)"},
-		{cfg.vpcPort, "SRV", "_http._tcp.stg-api." + svc, "SRV: the pods' targetPort 8080, targets under stg-api"},
-		{cfg.vpcPort, "A", "db." + svc, "a headless Service: its pods, on either path"},
-		{cfg.port, "CNAME", "docs." + svc, "an ExternalName Service"},
-		{cfg.vpcPort, "A", "prd-api." + svc, "another environment's name: NXDOMAIN here"},
-	}
-}
-
 // printTries prints each dig command with the answer our server gives now,
 // so the first run shows at once that it works.
 func printTries(out io.Writer, cfg config, seeded *cluster.Demo) {
@@ -160,7 +147,16 @@ func printTries(out io.Writer, cfg config, seeded *cluster.Demo) {
 		fmt.Fprintf(out, "\nService api: ClusterIP %s, ready pods %s\n", seeded.APIClusterIP, strings.Join(seeded.APIReadyIPs, ", "))
 	}
 	fmt.Fprintln(out, "\nTry:")
-	for _, t := range tries(cfg) {
+	const svc = "platform.svc.cluster.local"
+	for _, t := range []try{
+		{cfg.port, "A", "api." + svc, "in-cluster path: the ClusterIP, as stock CoreDNS answers"},
+		{cfg.vpcPort, "A", "api." + svc, "VPC path: the ready pod IPs instead (headlessonly)"},
+		{cfg.vpcPort, "A", "stg-api." + svc, "the name the resolver policy sends: pod IPs, asked name kept (envalias)"},
+		{cfg.vpcPort, "SRV", "_http._tcp.stg-api." + svc, "SRV: the pods' targetPort 8080, targets under stg-api"},
+		{cfg.vpcPort, "A", "db." + svc, "a headless Service: its pods, on either path"},
+		{cfg.port, "CNAME", "docs." + svc, "an ExternalName Service"},
+		{cfg.vpcPort, "A", "prd-api." + svc, "another environment's name: NXDOMAIN here"},
+	} {
 		fmt.Fprintf(out, "\n  # %s\n  dig @127.0.0.1 -p %d %s %s +short\n", t.shows, t.port, t.name, t.qtype)
 		answer, err := shortAnswer(t)
 		if err != nil {

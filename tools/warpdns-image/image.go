@@ -138,19 +138,17 @@ type file struct {
 	mode int64
 }
 
-// tarFiles writes a layer tar with fixed owners and times, so that the same
-// binary gives the same layer digest.
+// tarFiles writes a tar (a layer, the image archive) sorted by name, with
+// fixed owners (root) and times, so that the same input gives the same bytes.
 func tarFiles(files []file, mtime time.Time) ([]byte, error) {
 	sort.SliceStable(files, func(i, j int) bool { return files[i].name < files[j].name })
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
-		h := &tar.Header{Name: f.name, ModTime: mtime, Uid: 0, Gid: 0, Uname: "root", Gname: "root", Format: tar.FormatPAX}
-		switch {
-		case f.dir:
+		h := &tar.Header{Name: f.name, ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatPAX,
+			Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(f.data))}
+		if f.dir {
 			h.Typeflag, h.Mode = tar.TypeDir, 0o755
-		default:
-			h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o644, int64(len(f.data))
 		}
 		if f.mode != 0 {
 			h.Mode = f.mode

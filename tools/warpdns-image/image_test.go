@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"debug/elf"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +79,7 @@ func TestImage(t *testing.T) {
 	first := makeImage(archive)
 
 	layoutDir := filepath.Join(dir, "layout")
-	untar(t, archive, layoutDir)
+	extract(t, bytes.NewReader(first), layoutDir)
 	top, err := layout.ImageIndexFromPath(layoutDir)
 	if err != nil {
 		t.Fatalf("%s is not an OCI image layout: %v", archive, err)
@@ -311,25 +309,11 @@ func checkSBOM(t *testing.T, att v1.Image, image v1.Hash) {
 	if main := bom.Metadata.Component; main.Name != "github.com/warpdns/warpdns" || main.Version != "9.9.9" {
 		t.Errorf("BOM describes %s %s, want github.com/warpdns/warpdns 9.9.9", main.Name, main.Version)
 	}
-	found := false
-	for _, c := range *bom.Components {
-		if c.Name == "github.com/coredns/coredns" && c.Version == "v1.15.0" {
-			found = true
-		}
-	}
-	if !found {
+	if !slices.ContainsFunc(*bom.Components, func(c cdx.Component) bool {
+		return c.Name == "github.com/coredns/coredns" && c.Version == "v1.15.0"
+	}) {
 		t.Errorf("BOM's %d components lack github.com/coredns/coredns v1.15.0", len(*bom.Components))
 	}
-}
-
-func untar(t *testing.T, archive, dir string) {
-	t.Helper()
-	f, err := os.Open(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	extract(t, f, dir)
 }
 
 // extract writes the regular files of the tar stream r below dir (with
@@ -381,16 +365,14 @@ func TestDockerfileMatchesImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(root, "Dockerfile"))
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	got := map[string]string{}
 	var froms []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	for _, line := range strings.Split(string(dockerfile), "\n") {
+		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -421,11 +403,8 @@ func TestDockerfileMatchesImage(t *testing.T) {
 	if l := jsonList(got["CMD"]); !slices.Equal(l, cmd) {
 		t.Errorf("Dockerfile CMD %v, make image uses %v", l, cmd)
 	}
-	ports := strings.Fields(got["EXPOSE"])
-	sort.Strings(ports)
-	want := slices.Clone(exposedPorts)
-	sort.Strings(want)
-	if !slices.Equal(ports, want) {
+	ports := slices.Sorted(slices.Values(strings.Fields(got["EXPOSE"])))
+	if want := slices.Sorted(slices.Values(exposedPorts)); !slices.Equal(ports, want) {
 		t.Errorf("Dockerfile EXPOSE %v, make image exposes %v", ports, want)
 	}
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -125,43 +122,29 @@ func writeOCIArchive(out string, ref name.Tag, idx v1.ImageIndex, mtime time.Tim
 	})); err != nil {
 		return err
 	}
-	return tarDir(dir, out, mtime)
-}
-
-// tarDir writes the files under dir into a tar at out, in lexical order
-// with fixed owners and times, so the same image gives the same tarball.
-func tarDir(dir, out string, mtime time.Time) error {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	// The files in lexical order with fixed owners and times (tarFiles), so
+	// the same image gives the same tarball.
+	var files []file
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || path == dir {
 			return err
 		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
+		rel, _ := filepath.Rel(dir, path) // path is below dir
+		f := file{name: filepath.ToSlash(rel), dir: d.IsDir()}
+		if f.dir {
+			f.name += "/"
+		} else {
+			f.data, err = os.ReadFile(path)
 		}
-		h := &tar.Header{Name: filepath.ToSlash(rel), ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatPAX}
-		if d.IsDir() {
-			h.Typeflag, h.Name, h.Mode = tar.TypeDir, h.Name+"/", 0o755
-			return tw.WriteHeader(h)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o644, int64(len(data))
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		_, err = io.Copy(tw, bytes.NewReader(data))
+		files = append(files, f)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if err := tw.Close(); err != nil {
+	archive, err := tarFiles(files, mtime)
+	if err != nil {
 		return err
 	}
-	return os.WriteFile(out, buf.Bytes(), 0o644)
+	return os.WriteFile(out, archive, 0o644)
 }

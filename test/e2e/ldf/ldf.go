@@ -16,6 +16,7 @@ package ldf
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -185,46 +186,41 @@ func Evaluate(dir string, vars map[string]cty.Value) (*Profile, error) {
 	return p, nil
 }
 
-// evalLocals evaluates the locals in dependency order (Terraform allows
-// any order in the file).
+// evalLocals evaluates the locals, each after the locals it refers to
+// (Terraform allows any order in the file).
 func evalLocals(vars map[string]cty.Value, locals map[string]*hclsyntax.Attribute) (*hcl.EvalContext, error) {
 	done := map[string]cty.Value{}
 	ctx := &hcl.EvalContext{Functions: functions, Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)}}
-	for len(done) < len(locals) {
-		progress := false
-		names := make([]string, 0, len(locals))
-		for name := range locals {
-			names = append(names, name)
+	var eval func(name string, depth int) error
+	eval = func(name string, depth int) error {
+		if _, ok := done[name]; ok {
+			return nil
 		}
-		slices.Sort(names)
-		for _, name := range names {
-			if _, ok := done[name]; ok {
+		a, ok := locals[name]
+		if !ok || depth > len(locals) {
+			return fmt.Errorf("local.%s: undefined, or the locals refer to each other in a cycle", name)
+		}
+		for _, tr := range a.Expr.Variables() {
+			if tr.RootName() != "local" || len(tr) < 2 {
 				continue
 			}
-			ready := true
-			for _, tr := range locals[name].Expr.Variables() {
-				if tr.RootName() != "local" || len(tr) < 2 {
-					continue
-				}
-				if a, ok := tr[1].(hcl.TraverseAttr); ok {
-					if _, ok := done[a.Name]; !ok {
-						ready = false
-					}
+			if ref, ok := tr[1].(hcl.TraverseAttr); ok {
+				if err := eval(ref.Name, depth+1); err != nil {
+					return err
 				}
 			}
-			if !ready {
-				continue
-			}
-			ctx.Variables["local"] = cty.ObjectVal(done)
-			v, diags := locals[name].Expr.Value(ctx)
-			if diags.HasErrors() {
-				return nil, fmt.Errorf("local.%s: %s", name, diags.Error())
-			}
-			done[name] = v
-			progress = true
 		}
-		if !progress {
-			return nil, fmt.Errorf("locals refer to each other in a cycle or to undefined locals")
+		ctx.Variables["local"] = cty.ObjectVal(done)
+		v, diags := a.Expr.Value(ctx)
+		if diags.HasErrors() {
+			return fmt.Errorf("local.%s: %s", name, diags.Error())
+		}
+		done[name] = v
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(locals)) {
+		if err := eval(name, 0); err != nil {
+			return nil, err
 		}
 	}
 	ctx.Variables["local"] = cty.ObjectVal(done)
