@@ -67,6 +67,14 @@ func EnsureBinaries(ctx context.Context, logf Logf) (Binaries, error) {
 	return Binaries{Etcd: etcd, APIServer: apiserver}, nil
 }
 
+// releaseEnv and releaseFlags are how both coredns binaries are built:
+// upstream's release flags (coredns/coredns Makefile: CGO_ENABLED?=0 and
+// -ldflags="-s -w") plus -trimpath, the flags `make build` gives ours.
+var (
+	releaseEnv   = "CGO_ENABLED=0"
+	releaseFlags = []string{"-trimpath", "-ldflags=-s -w"}
+)
+
 // UpstreamCoreDNSBinary returns upstream CoreDNS, built the first time with
 // `go install github.com/coredns/coredns@v1.15.0` the way upstream's release
 // build does it (coredns/coredns Makefile: CGO_ENABLED?=0 and
@@ -77,8 +85,8 @@ func UpstreamCoreDNSBinary(ctx context.Context, logf Logf) (string, error) {
 	return ensureBuilt(ctx, logf, "coredns-"+UpstreamCoreDNS+"-release", func(ctx context.Context, logf Logf, src, out string) error {
 		logf("upstream CoreDNS %s (the reference our binary must answer like): CGO_ENABLED=0 go install -trimpath -ldflags='-s -w', 1 to 5 minutes on 2 cores (the longer with an empty Go cache)", UpstreamCoreDNS)
 		gobin := filepath.Join(src, "bin")
-		if err := goCommand(ctx, logf, src, []string{"GOBIN=" + gobin, "CGO_ENABLED=0"},
-			"install", "-trimpath", "-ldflags=-s -w", "github.com/coredns/coredns@"+UpstreamCoreDNS); err != nil {
+		args := append(append([]string{"install"}, releaseFlags...), "github.com/coredns/coredns@"+UpstreamCoreDNS)
+		if err := goCommand(ctx, logf, src, []string{"GOBIN=" + gobin, releaseEnv}, args...); err != nil {
 			return err
 		}
 		return os.Rename(filepath.Join(gobin, "coredns"), out)

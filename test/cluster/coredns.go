@@ -34,10 +34,9 @@ func RepoRoot() (string, error) {
 }
 
 // BuildOurCoreDNS builds ./cmd/coredns into dir as `make build` does
-// (CGO_ENABLED=0, -trimpath, -ldflags=-s -w: upstream's release flags, see
-// UpstreamCoreDNSBinary) and returns the binary's path. With $WARPDNS_COREDNS
-// set it returns that binary instead (e.g. the one `make build` wrote), so a
-// built artifact can be tested as it is.
+// (releaseEnv and releaseFlags) and returns the binary's path. With
+// $WARPDNS_COREDNS set it returns that binary instead (e.g. the one `make
+// build` wrote), so a built artifact can be tested as it is.
 func BuildOurCoreDNS(ctx context.Context, dir string) (string, error) {
 	if bin := os.Getenv("WARPDNS_COREDNS"); bin != "" {
 		return bin, nil
@@ -47,9 +46,9 @@ func BuildOurCoreDNS(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "coredns")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/coredns")
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build"}, releaseFlags...), "-o", out, "./cmd/coredns")...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), releaseEnv)
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/coredns: %w\n%s", err, output)
 	}
