@@ -45,6 +45,8 @@ func TestSmoke(t *testing.T) {
 		"| VPC path, A (10 ready endpoints), against upstream's stock Corefile |",
 		"| Corefile.example in-cluster listener (:53), A of a ClusterIP Service, against upstream's stock Corefile |",
 		"| ceiling: upstream *whoami* |",
+		"- stock Corefile, A of a ClusterIP Service: 1 rounds, two processes a side. A/A in the same rounds",
+		"- Rounds measured again for steal: stock-a 0,",
 		"| upstream, stock Corefile |",
 		"| ours, Corefile.example |",
 		"| Corefile.example as it is (the production setting) | 10 |",

@@ -26,8 +26,8 @@ type series struct {
 }
 
 var chartSeries = []series{
-	{"ours", color.RGBA{0x1f, 0x6f, 0xc5, 0xff}, func(p Pair) []perf { return p.Ours.Runs }},
-	{"upstream " + cluster.UpstreamCoreDNS, color.RGBA{0x9a, 0x9a, 0x9a, 0xff}, func(p Pair) []perf { return p.Upstream.Runs }},
+	{"ours", color.RGBA{0x1f, 0x6f, 0xc5, 0xff}, func(p Pair) []perf { return p.Ours.perRound() }},
+	{"upstream " + cluster.UpstreamCoreDNS, color.RGBA{0x9a, 0x9a, 0x9a, 0xff}, func(p Pair) []perf { return p.Upstream.perRound() }},
 	{"k8s_gateway", color.RGBA{0xe0, 0x8a, 0x1e, 0xff}, func(p Pair) []perf {
 		if p.Peer == nil {
 			return nil

@@ -21,6 +21,7 @@ type perf struct {
 	P50, P99                      time.Duration
 	CPUPerQuery                   time.Duration
 	AllocsPerQuery, BytesPerQuery float64
+	Steal                         float64 // of the machine's CPU time during the run, taken by the host (see Config.MaxSteal)
 }
 
 // dnsperfArgs is the load: fixed concurrency (Clients sockets, at most

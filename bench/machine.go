@@ -100,3 +100,25 @@ func describeBinary(name, path string) Binary {
 	}
 	return b
 }
+
+// cpuClock is the machine's CPU time so far (all CPUs, every state) and
+// the part of it the hypervisor stole: time a virtual CPU wanted to run and
+// the host ran something else (the steal column of /proc/stat).
+type cpuClock struct{ total, steal float64 }
+
+func readCPUClock() (cpuClock, error) {
+	s, err := proc.Stat()
+	if err != nil {
+		return cpuClock{}, err
+	}
+	t := s.CPUTotal
+	return cpuClock{total: t.User + t.Nice + t.System + t.Idle + t.Iowait + t.IRQ + t.SoftIRQ + t.Steal, steal: t.Steal}, nil
+}
+
+// stolenSince is the fraction of the machine's CPU time stolen since c0.
+func (c cpuClock) stolenSince(c0 cpuClock) float64 {
+	if c.total <= c0.total {
+		return 0
+	}
+	return (c.steal - c0.steal) / (c.total - c0.total)
+}

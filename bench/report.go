@@ -52,16 +52,22 @@ type pairSummary struct {
 
 	PeerQPSRatio, PeerCPURatio ratios // ours / k8s_gateway
 	PeerOverUp                 ratios // k8s_gateway / upstream QPS
+
+	OursAA, UpAA *ratios // QPS of the first process of a side / its twin's, where there are twins
 }
 
 // Summary is p over its rounds; whoami's are the ceiling's.
 func (p Pair) Summary(whoami []perf) pairSummary {
-	o, u := p.Ours.Runs, p.Upstream.Runs
+	o, u := p.Ours.perRound(), p.Upstream.perRound()
 	s := pairSummary{Ours: summarize(o, whoami), Up: summarize(u, whoami),
 		QPSRatio: ratiosOf(o, u, qps), CPURatio: ratiosOf(o, u, cpu), Target: "—"}
 	if p.Target > 0 {
 		s.Met = s.QPSRatio.Median >= p.Target
 		s.Target = fmt.Sprintf("≥ %.2f %s", p.Target, metWord(s.Met))
+	}
+	if p.Ours.Twin != nil {
+		oursAA, upAA := ratiosOf(p.Ours.Runs, p.Ours.Twin.Runs, qps), ratiosOf(p.Upstream.Runs, p.Upstream.Twin.Runs, qps)
+		s.OursAA, s.UpAA = &oursAA, &upAA
 	}
 	if p.Peer != nil {
 		g := p.Peer.Runs
@@ -206,6 +212,9 @@ var report = template.Must(template.New("report").Funcs(template.FuncMap{
 	"watches": watchString,
 	"join":    strings.Join,
 	"trim":    strings.TrimSpace,
+	"redone": func(pairs []Pair) string {
+		return joinf(pairs, func(p Pair) string { return fmt.Sprintf("%s %d", p.Key, p.Redone) })
+	},
 }).Parse(reportTemplate))
 
 // scaleRow is a ScaleSetup as the report shows it, against the first
@@ -241,13 +250,22 @@ func scaleRows(setups []ScaleSetup) []scaleRow {
 	return rows
 }
 
+// processes counts the coredns processes of pairs.
+func processes(pairs []Pair) int {
+	n := 0
+	for i := range pairs {
+		n += len(pairs[i].sides())
+	}
+	return n
+}
+
 // Markdown renders the report (report.md.tmpl).
 func (r *Results) Markdown(o ReportOptions) (string, error) {
 	data := map[string]any{
 		"R": r, "O": o, "Upstream": cluster.UpstreamCoreDNS, "GatewayVersion": cluster.K8sGatewayVersion,
 		"Wall":      r.Ended.Sub(r.Started).Round(time.Second),
 		"Targets":   r.targets(),
-		"Processes": 2*len(r.Throughput) + 1,
+		"Processes": processes(r.Throughput) + 1,
 		"Small":     scaleRows(r.SmallWorld.Setups),
 		"Scale":     scaleRows(r.Scale.Setups),
 	}

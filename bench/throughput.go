@@ -21,6 +21,8 @@ type Pair struct {
 	Ours, Upstream Side
 	Peer           *Side  // k8s_gateway, where it runs
 	NoPeer         string // why the row has no k8s_gateway side, where it should
+	Rounds         int    // rounds of this comparison; 0: the phase's
+	Redone         int    // rounds measured again because of steal (see measureRound)
 }
 
 // Side is one side of a Pair: a coredns of its own, the one query dnsperf
@@ -34,6 +36,11 @@ type Side struct {
 	Type     uint16
 	Want     int // records in the answer; 0: any
 	Runs     []perf
+	// Twin is a second process of the same binary and Corefile, measured
+	// in every round too (the stock rows): the side's result for a round is
+	// the mean of both (see perRound), and the twins' ratio is what "even"
+	// looks like in this run.
+	Twin *Side
 
 	srv     *cluster.CoreDNS
 	addr    string
@@ -52,6 +59,40 @@ func (p *Pair) sides() []*Side {
 	out := []*Side{&p.Ours, &p.Upstream}
 	if p.Peer != nil {
 		out = append(out, p.Peer)
+	}
+	if p.Ours.Twin != nil {
+		out = append(out, p.Ours.Twin, p.Upstream.Twin)
+	}
+	return out
+}
+
+// twinned is p with a second process on each side (see Side.Twin),
+// measured for rounds rounds.
+func twinned(p Pair, rounds int) Pair {
+	for _, sd := range []*Side{&p.Ours, &p.Upstream} {
+		twin := *sd
+		twin.Server += ", second process"
+		sd.Twin = &twin
+	}
+	p.Rounds = rounds
+	return p
+}
+
+// perRound is the side's result per round: its runs, or with a Twin the
+// mean of both processes' runs of each round.
+func (sd *Side) perRound() []perf {
+	if sd.Twin == nil {
+		return sd.Runs
+	}
+	out := make([]perf, min(len(sd.Runs), len(sd.Twin.Runs)))
+	for i := range out {
+		a, b := sd.Runs[i], sd.Twin.Runs[i]
+		out[i] = perf{
+			QPS: (a.QPS + b.QPS) / 2, Completed: a.Completed + b.Completed, NoError: a.NoError + b.NoError,
+			P50: (a.P50 + b.P50) / 2, P99: (a.P99 + b.P99) / 2, CPUPerQuery: (a.CPUPerQuery + b.CPUPerQuery) / 2,
+			AllocsPerQuery: (a.AllocsPerQuery + b.AllocsPerQuery) / 2, BytesPerQuery: (a.BytesPerQuery + b.BytesPerQuery) / 2,
+			Steal: max(a.Steal, b.Steal),
+		}
 	}
 	return out
 }
@@ -82,8 +123,8 @@ func (b *bencher) throughput(ctx context.Context) error {
 	upInCluster := sideOf("upstream, Corefile.example without envalias and headlessonly :53", b.upstream, f.withoutOurs, false, 1)
 	upStock := sideOf("upstream, stock Corefile", b.upstream, f.stock, false, 1)
 	pairs := []Pair{
-		{Key: "stock-a", Label: "stock\nA", Title: "stock Corefile, A of a ClusterIP Service", Target: 0.98,
-			Ours: sideOf("ours, stock Corefile", b.ours, f.stock, false, 1)(apiName, dns.TypeA), Upstream: upStock(apiName, dns.TypeA)},
+		twinned(Pair{Key: "stock-a", Label: "stock\nA", Title: "stock Corefile, A of a ClusterIP Service", Target: 0.98,
+			Ours: sideOf("ours, stock Corefile", b.ours, f.stock, false, 1)(apiName, dns.TypeA), Upstream: upStock(apiName, dns.TypeA)}, b.cfg.StockRounds),
 		{Key: "incluster-a", Label: "example :53\nA", Title: "Corefile.example in-cluster listener (:53), A of a ClusterIP Service",
 			Ours: ourInCluster, Upstream: upInCluster(apiName, dns.TypeA)},
 		{Key: "vpc-a", Label: "VPC path\nA", Title: fmt.Sprintf("VPC path, A (%d ready endpoints)", n), Target: 0.95,
@@ -120,9 +161,9 @@ func (b *bencher) saturated(ctx context.Context) error {
 	up := sideOf("upstream, plain block", b.upstream, f.plainUpstream, false, n)
 	gateway := sideOf("k8s_gateway, plain block", b.gateway, f.k8sGateway, false, n)(tenName, dns.TypeA)
 	pairs := []Pair{
-		{Key: "sat-stock-a", Label: "saturated\nstock A", Title: "saturated, stock Corefile, A of a ClusterIP Service", Target: 0.98,
+		twinned(Pair{Key: "sat-stock-a", Label: "saturated\nstock A", Title: "saturated, stock Corefile, A of a ClusterIP Service", Target: 0.98,
 			Ours:     sideOf("ours, stock Corefile", b.ours, f.stock, false, 1)(apiName, dns.TypeA),
-			Upstream: sideOf("upstream, stock Corefile", b.upstream, f.stock, false, 1)(apiName, dns.TypeA)},
+			Upstream: sideOf("upstream, stock Corefile", b.upstream, f.stock, false, 1)(apiName, dns.TypeA)}, b.cfg.StockRounds),
 		{Key: "sat-plain-a", Label: "saturated\nplain A", Title: fmt.Sprintf("saturated, plain block, A (%d ready endpoints)", n), Target: 0.95,
 			Ours: ours(tenAlias, dns.TypeA), Upstream: up(tenHeadless, dns.TypeA), Peer: &gateway},
 		{Key: "sat-plain-srv", Label: "saturated\nplain SRV", Title: fmt.Sprintf("saturated, plain block, SRV (%d ready endpoints)", n), Target: 0.95,
@@ -142,10 +183,9 @@ func (b *bencher) saturated(ctx context.Context) error {
 // with the stock Corefile, and came out of each round warmer: a few percent
 // on a comparison that should be even.) Before anything is measured, each
 // side must give the answer it should, and ours the same records as the
-// others (so that the comparison is between equal work). Then it runs
-// rounds rounds at load l, rotating the order of the sides from round to
-// round (A/B, then B/A) so that a drift in the machine's load does not
-// always favor the same side; each round ends with ceiling, if given.
+// others (so that the comparison is between equal work). Then it measures
+// round after round at load l (see measureRound): rounds rounds, or a
+// pair's own Rounds; each of the first rounds ends with ceiling, if given.
 func (b *bencher) compare(ctx context.Context, phase string, l Load, rounds int, pairs []Pair, ceiling *Side) error {
 	b.cfg.Logf("%s: starting a coredns for each side of %d comparisons (dnsperf -c %d)", phase, len(pairs), l.Clients)
 	for i := range pairs {
@@ -180,28 +220,90 @@ func (b *bencher) compare(ctx context.Context, phase string, l Load, rounds int,
 			return err
 		}
 	}
-	for round := range rounds {
-		run := func(key string, sd *Side) error {
-			res, err := b.perf(ctx, l, sd)
-			if err != nil {
-				return fmt.Errorf("%s, %s: %w", key, sd.Server, err)
-			}
-			sd.Runs = append(sd.Runs, res)
-			b.cfg.Logf("%s round %d/%d: %-16s %-40s %6.0f qps  p99 %-9v cpu/query %v", phase, round+1, rounds, key, sd.Server, res.QPS, roundDur(res.P99), res.CPUPerQuery)
-			return nil
-		}
+	total := rounds
+	for i := range pairs {
+		total = max(total, pairs[i].rounds(rounds))
+	}
+	for round := range total {
 		for i := range pairs {
-			sides := pairs[i].sides()
-			for j := range sides {
-				if err := run(pairs[i].Key, sides[(j+round)%len(sides)]); err != nil {
+			if p := &pairs[i]; round < p.rounds(rounds) {
+				if err := b.measureRound(ctx, phase, l, p, round, total); err != nil {
 					return err
 				}
 			}
 		}
-		if ceiling != nil {
-			if err := run("ceiling", ceiling); err != nil {
-				return err
+		if ceiling != nil && round < rounds {
+			res, err := b.perf(ctx, l, ceiling)
+			if err != nil {
+				return fmt.Errorf("ceiling: %w", err)
 			}
+			ceiling.Runs = append(ceiling.Runs, res)
+		}
+	}
+	return nil
+}
+
+func (p *Pair) rounds(phase int) int {
+	if p.Rounds > 0 {
+		return p.Rounds
+	}
+	return phase
+}
+
+// measureRound measures each side of p once, the order rotated by round
+// (A/B, then B/A) so that a drift in the machine's speed does not always
+// favor the same side. If the host stole more than cfg.MaxSteal of the
+// machine's CPU time during any of the runs, the round is not a comparison of the binaries: it is measured
+// again once the steal has stopped, at most three more times (the last
+// try is kept whatever it reads; Pair.Redone counts the retries).
+func (b *bencher) measureRound(ctx context.Context, phase string, l Load, p *Pair, round, of int) error {
+	sides := p.sides()
+	for try := 0; ; try++ {
+		runs := make([]perf, len(sides))
+		stolen := false
+		for j := range sides {
+			k := (j + round) % len(sides)
+			sd := sides[k]
+			res, err := b.perf(ctx, l, sd)
+			if err != nil {
+				return fmt.Errorf("%s, %s: %w", p.Key, sd.Server, err)
+			}
+			runs[k], stolen = res, stolen || (b.cfg.MaxSteal > 0 && res.Steal > b.cfg.MaxSteal)
+			b.cfg.Logf("%s round %d/%d: %-16s %-40s %6.0f qps  p99 %-9v cpu/query %-9v steal %.0f%%", phase, round+1, of, p.Key, sd.Server, res.QPS, roundDur(res.P99), res.CPUPerQuery, 100*res.Steal)
+		}
+		if !stolen || try == 3 {
+			for k, sd := range sides {
+				sd.Runs = append(sd.Runs, runs[k])
+			}
+			return nil
+		}
+		p.Redone++
+		b.cfg.Logf("%s round %d/%d: %s again: the host stole more than %.0f%% of the CPU", phase, round+1, of, p.Key, 100*b.cfg.MaxSteal)
+		if err := waitForNoSteal(ctx, b.cfg.MaxSteal, time.Minute); err != nil {
+			return err
+		}
+	}
+}
+
+// waitForNoSteal waits, for at most limit, until a second passes in which
+// the host steals at most maxSteal of the CPU.
+func waitForNoSteal(ctx context.Context, maxSteal float64, limit time.Duration) error {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
+		c0, err := readCPUClock()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		c1, err := readCPUClock()
+		if err != nil {
+			return err
+		}
+		if c1.stolenSince(c0) <= maxSteal {
+			return nil
 		}
 	}
 	return nil
@@ -238,7 +340,15 @@ func (b *bencher) perf(ctx context.Context, l Load, sd *Side) (perf, error) {
 	if err != nil {
 		return perf{}, err
 	}
+	clock0, err := readCPUClock()
+	if err != nil {
+		return perf{}, err
+	}
 	res, err := runDNSPerf(ctx, l, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.Query())
+	if err != nil {
+		return res, err
+	}
+	clock1, err := readCPUClock()
 	if err != nil {
 		return res, err
 	}
@@ -246,6 +356,7 @@ func (b *bencher) perf(ctx context.Context, l Load, sd *Side) (perf, error) {
 	if err != nil {
 		return res, err
 	}
+	res.Steal = clock1.stolenSince(clock0)
 	if res.Completed == 0 || res.NoError < res.Completed*99/100 {
 		return res, fmt.Errorf("%s: only %d of %d responses were NOERROR", sd.Query(), res.NoError, res.Completed)
 	}
