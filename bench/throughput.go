@@ -243,6 +243,7 @@ func (b *bencher) compare(ctx context.Context, phase string, l Load, rounds int,
 	return nil
 }
 
+// rounds is how many rounds p runs in a phase of phase rounds.
 func (p *Pair) rounds(phase int) int {
 	if p.Rounds > 0 {
 		return p.Rounds
@@ -253,9 +254,10 @@ func (p *Pair) rounds(phase int) int {
 // measureRound measures each side of p once, the order rotated by round
 // (A/B, then B/A) so that a drift in the machine's speed does not always
 // favor the same side. If the host stole more than cfg.MaxSteal of the
-// machine's CPU time during any of the runs, the round is not a comparison of the binaries: it is measured
-// again once the steal has stopped, at most three more times (the last
-// try is kept whatever it reads; Pair.Redone counts the retries).
+// machine's CPU time during any of the runs, the round compared bursts, not
+// binaries: it is measured again once the steal has stopped, at most three
+// more times (the last try is kept whatever it reads; Pair.Redone counts
+// the retries).
 func (b *bencher) measureRound(ctx context.Context, phase string, l Load, p *Pair, round, of int) error {
 	sides := p.sides()
 	for try := 0; ; try++ {
