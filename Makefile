@@ -65,7 +65,7 @@ e2e:
 # dnsperf throughput and latency (Corefile.example at a moderate load, plain
 # server blocks saturated, k8s_gateway as a third side), memory (a small world
 # and 10,000 Services), startup, propagation of endpoint readiness flips, the
-# plugins' Go benchmarks. About 40 minutes on a quiet 2-core machine, more
+# plugins' Go benchmarks. About 45 minutes on a quiet 2-core machine, more
 # when the host steals CPU (those rounds are measured again); writes
 # docs/benchmarks.md and docs/benchmarks.png. Needs dnsperf (Debian package dnsperf). k8s_gateway is
 # not served by the module proxy: the first run builds it from a checkout of
