@@ -67,11 +67,12 @@ e2e:
 # and 10,000 Services), startup, propagation of endpoint readiness flips, the
 # plugins' Go benchmarks. About 45 minutes on a quiet 2-core machine, more
 # when the host steals CPU (those rounds are measured again); writes
-# docs/benchmarks.md and docs/benchmarks.png. Needs dnsperf (Debian package dnsperf). k8s_gateway is
-# not served by the module proxy: the first run builds it from a checkout of
-# github.com/k8s-gateway/k8s_gateway named by WARPDNS_K8S_GATEWAY_SRC (then
-# cached); without one its side says why it is missing. Not part of make test
-# (a smoke variant of it is: go test ./ in bench/).
+# docs/benchmarks.md and docs/benchmarks.png. Needs dnsperf (Debian package
+# dnsperf). k8s_gateway is not served by the module proxy: the first run
+# builds it from a checkout of github.com/k8s-gateway/k8s_gateway named by
+# WARPDNS_K8S_GATEWAY_SRC (then cached); without one its side says why it is
+# missing. Not part of make test (a smoke variant of it is: go test ./ in
+# bench/).
 .PHONY: bench
 bench:
 	$(GO) -C bench run ./cmd/warpdns-bench -out $(CURDIR)/docs/benchmarks.md -chart $(CURDIR)/docs/benchmarks.png
