@@ -5,8 +5,13 @@
 // when the resolver policy works), plus small loopback servers that stand in
 // for the ways it fails: a resolver that answers NXDOMAIN (no policy
 // matched) or SERVFAIL (Gateway got nothing back), a load balancer that
-// never answers (split tunnel or route missing), and one whose TCP listener
-// is missing.
+// never answers (split tunnel or route missing), one whose TCP listener is
+// missing, Gateway answering as a DNS Block policy does, and in-cluster DNS
+// answering from AKS's and GKE's default Service ranges. On the laptop's
+// side, warp-cli prints its settings in a current and an old format, and
+// the system resolver as browsers use it (getent, resolvectl, dscacheutil)
+// is a stand-in in fakes/ that routes names as glibc's NSS with nss-mdns,
+// systemd-resolved and mDNSResponder do, .local included.
 package warpcheck
 
 import (
@@ -17,11 +22,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/warpdns/warpdns/test/cluster"
 	"github.com/warpdns/warpdns/test/e2e/ldf"
@@ -79,6 +86,55 @@ func start(t *testing.T) *world {
 	return w
 }
 
+// ipv6World is make run's coredns listening on ::1 as well, with two
+// Services of the demo namespace that have IPv6 endpoints.
+type ipv6World struct {
+	vpc, inCluster         string // [::1]:port, the VPC-facing and in-cluster listeners
+	dualReady4, dualReady6 string // Service dual (dual-stack): its pods' IPs, sorted
+	only6Ready             string // Service only6 (IPv6 only): its pod's IP
+	only6ClusterIP         string
+}
+
+func startIPv6(t *testing.T) ipv6World {
+	t.Helper()
+	e := cluster.SharedEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v6 := ipv6World{dualReady4: "10.244.7.10 10.244.8.11", dualReady6: "fd00:10:244:7::a fd00:10:244:8::b", only6Ready: "fd00:10:244:9::c"}
+	families := map[string]struct {
+		policy   corev1.IPFamilyPolicy
+		families []corev1.IPFamily
+		eps      []cluster.Endpoint
+	}{
+		"dual": {corev1.IPFamilyPolicyRequireDualStack, []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}, []cluster.Endpoint{
+			{IP: "10.244.7.10", Pod: "dual-0", NodeName: "node-a"}, {IP: "10.244.8.11", Pod: "dual-1", NodeName: "node-b"},
+			{IP: "fd00:10:244:7::a", Pod: "dual-0", NodeName: "node-a"}, {IP: "fd00:10:244:8::b", Pod: "dual-1", NodeName: "node-b"}}},
+		"only6": {corev1.IPFamilyPolicySingleStack, []corev1.IPFamily{corev1.IPv6Protocol}, []cluster.Endpoint{
+			{IP: "fd00:10:244:9::c", Pod: "only6-0", NodeName: "node-c"}}},
+	}
+	for name, f := range families {
+		svc := cluster.ClusterIPService(cluster.DemoNamespace, name)
+		svc.Spec.IPFamilyPolicy, svc.Spec.IPFamilies = &f.policy, f.families
+		created, err := e.Cluster.CreateService(ctx, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Cluster.SetEndpoints(ctx, created, f.eps, nil); err != nil {
+			t.Fatal(err)
+		}
+		if name == "only6" {
+			v6.only6ClusterIP = created.Spec.ClusterIP
+		}
+	}
+	ports := cluster.RunForTest(t, e.OurBin, func(p cluster.Ports) (string, error) {
+		l := p.Local(e.Kubeconfig, cluster.NoUpstream)
+		l.Bind = []string{"127.0.0.1", "::1"}
+		return cluster.RenderLocal(e.Example, l)
+	}).Ports
+	v6.vpc, v6.inCluster = fmt.Sprintf("[::1]:%d", ports.VPC), fmt.Sprintf("[::1]:%d", ports.DNS)
+	return v6
+}
+
 // repoFile is the path of a file of the repository.
 func repoFile(t *testing.T, elem ...string) string {
 	t.Helper()
@@ -93,14 +149,16 @@ func repoFile(t *testing.T, elem ...string) string {
 const anyExit = -1
 
 // check runs warp-check.sh with env added to the environment, checks its
-// exit status and returns its output. No warp-cli of the machine's is used
-// unless env names one (WARPCLI points nowhere).
+// exit status and returns its output. No warp-cli, getent, resolvectl or
+// dscacheutil of the machine's is used unless env names one (they point
+// nowhere).
 func (w *world) check(t *testing.T, exit int, env []string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{w.script}, args...)...)
-	cmd.Env = append(append(os.Environ(), "WARPCLI=/nonexistent/warp-cli"), env...)
+	cmd.Env = append(append(os.Environ(), "WARPCLI=/nonexistent/warp-cli", "GETENT=/nonexistent/getent",
+		"RESOLVECTL=/nonexistent/resolvectl", "DSCACHEUTIL=/nonexistent/dscacheutil"), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -157,20 +215,121 @@ func udpServer(t *testing.T, handle dns.HandlerFunc) string {
 	return pc.LocalAddr().String()
 }
 
-// fakeWarpCLI is a warp-cli that prints `settings` as the WARP client does
-// (the "Fallback domains:" section of its merged configuration) and
+// warpCLIFormat is how a WARP client prints its settings: the file in
+// testdata (see testdata/README.md) and the command that prints it.
+type warpCLIFormat struct{ file, command string }
+
+var (
+	// current clients: `warp-cli settings list`, headers prefixed with the
+	// setting's source; `warp-cli settings` alone wants a subcommand.
+	warpCLICurrent = warpCLIFormat{"warp-cli-settings-list.txt", "settings list"}
+	// clients of 2022: `warp-cli settings`, bare headers.
+	warpCLI2022 = warpCLIFormat{"warp-cli-settings-2022.txt", "settings"}
+)
+
+// fakeWarpCLI is a warp-cli that prints its settings in format, with the
+// profile's fallback entries (one a line, as the client lists them), and
 // `status` as connected.
-func fakeWarpCLI(t *testing.T, fallback []string) string {
+func fakeWarpCLI(t *testing.T, format warpCLIFormat, entries []string) string {
 	t.Helper()
-	script := "#!/bin/sh\ncase $1 in\nstatus) echo 'Status update: Connected' ;;\nsettings) cat <<'EOF'\n" +
-		"Merged configuration:\nAlways On: false\nMode: Warp\nExclude mode, with hosts/ips:\n  \nFallback domains:\n" +
-		"  " + strings.Join(fallback, "\n  ") + "\n" +
-		"Daemon Teams Auth: false\nAllow Updates: true\nEOF\n;;\nesac\n"
+	settings, err := os.ReadFile(filepath.Join("testdata", format.file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(settings), "{{fallback}}", "  "+strings.Join(entries, "\n  "), 1)
+	script := "#!/bin/sh\ncase \"$*\" in\nstatus) echo 'Status update: Connected' ;;\n'" + format.command + "') cat <<'EOF'\n" + text +
+		"EOF\n;;\n*) echo \"error: unrecognized subcommand '$*'\" >&2; exit 2 ;;\nesac\n"
 	path := filepath.Join(t.TempDir(), "warp-cli")
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// systemResolver is the environment that makes warp-check.sh ask the
+// stand-ins in fakes/ for the system resolver as browsers use it: tools
+// among getent, resolvectl and dscacheutil, whose unicast DNS (WARP's
+// proxy) is dnsServer, glibc's NSS configured with the hosts line nss.
+func systemResolver(t *testing.T, dnsServer, nss string, tools ...string) []string {
+	t.Helper()
+	nsswitch := filepath.Join(t.TempDir(), "nsswitch.conf")
+	if err := os.WriteFile(nsswitch, []byte("passwd: files\nhosts: "+nss+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"FAKE_DNS=" + dnsServer, "NSSWITCH_CONF=" + nsswitch}
+	for _, tool := range tools {
+		env = append(env, strings.ToUpper(tool)+"="+repoFile(t, "test", "warpcheck", "fakes", tool))
+	}
+	return env
+}
+
+// The hosts lines of /etc/nsswitch.conf the stand-ins model: with
+// libnss-mdns (the avahi/nss-mdns README's Debian example), with
+// systemd-resolved's nss-resolve as well (the line public Ubuntu and Arch
+// setups show: mdns4_minimal [NOTFOUND=return] before resolve
+// [!UNAVAIL=return]), and glibc's plain one.
+const (
+	nssMDNS     = "files mdns4_minimal [NOTFOUND=return] dns"
+	nssResolved = "files mdns4_minimal [NOTFOUND=return] resolve [!UNAVAIL=return] dns"
+	nssPlain    = "files dns"
+)
+
+// staticResolver answers each question with what answer says (no records:
+// NOERROR and none; nil: NXDOMAIN).
+func staticResolver(t *testing.T, answer func(q dns.Question) []dns.RR) string {
+	return udpServer(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		if rrs := answer(r.Question[0]); rrs == nil {
+			m.SetRcode(r, dns.RcodeNameError)
+		} else {
+			m.Answer = rrs
+		}
+		w.WriteMsg(m)
+	})
+}
+
+// rr is the A or AAAA record (as q asks) of q's name with address ip.
+func rr(q dns.Question, ip string) dns.RR {
+	hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: 30}
+	if q.Qtype == dns.TypeAAAA {
+		return &dns.AAAA{Hdr: hdr, AAAA: net.ParseIP(ip)}
+	}
+	return &dns.A{Hdr: hdr, A: net.ParseIP(ip)}
+}
+
+// gatewayBlock stands in for Gateway with a DNS policy whose Block action
+// matches the names blocked matches, answering them as Cloudflare documents:
+// "If the block page is turned off for a policy, Gateway will respond to
+// queries blocked at the DNS level with an A record of 0.0.0.0 for IPv4
+// destinations, or with an AAAA record of :: for IPv6 destinations"; with
+// the block page on, the block page's addresses, 162.159.36.12 and
+// 162.159.46.12 (IPv4 only: for AAAA Cloudflare documents none, so no
+// record); other record types get REFUSED
+// (https://developers.cloudflare.com/cloudflare-one/traffic-policies/dns-policies/#block,
+// .../route-traffic/split-tunnels/ "Block page"). A blocked name is never
+// NXDOMAIN. Other names go to next, as the resolver policy sends them.
+func gatewayBlock(t *testing.T, blocked *regexp.Regexp, blockPage bool, next string) string {
+	return udpServer(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		q := r.Question[0]
+		if !blocked.MatchString(q.Name) {
+			if resp, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(r, next); err == nil {
+				w.WriteMsg(resp)
+			}
+			return
+		}
+		m := new(dns.Msg).SetReply(r)
+		switch {
+		case q.Qtype != dns.TypeA && q.Qtype != dns.TypeAAAA:
+			m.SetRcode(r, dns.RcodeRefused)
+		case blockPage && q.Qtype == dns.TypeA:
+			m.Answer = []dns.RR{rr(q, "162.159.36.12"), rr(q, "162.159.46.12")}
+		case !blockPage && q.Qtype == dns.TypeA:
+			m.Answer = []dns.RR{rr(q, "0.0.0.0")}
+		case !blockPage:
+			m.Answer = []dns.RR{rr(q, "::")}
+		}
+		w.WriteMsg(m)
+	})
 }
 
 // silentLB is a load balancer IP that never answers: queries vanish, as when
@@ -269,32 +428,45 @@ func TestWarpCheck(t *testing.T) {
 	// WARP's Local Domain Fallback keeps the name on the laptop: the
 	// laptop's own resolver (a home router) says NXDOMAIN, while Gateway's
 	// path (the load balancer) answers. The fallback list comes from
-	// warp-cli, here a stand-in printing the client's format with
-	// Cloudflare's default list, as the device-profile module holds it.
-	t.Run("Local Domain Fallback swallows cluster.local: NXDOMAIN on the laptop, the Gateway path answers, the fix printed", func(t *testing.T) {
-		homeRouter := fakeResolver(t, dns.RcodeNameError)
-		profile, err := ldf.Evaluate(repoFile(t, "manifests", "cloudflare", "modules", "device-profile"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		def := profile.Default
-		cli := fakeWarpCLI(t, def)
-		out := w.check(t, 1, []string{"WARPCLI=" + cli}, "-r", homeRouter, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
-		wantIn(t, out, "Local Domain Fallback domains: "+strings.Join(def, " "))
-		wantIn(t, line(t, out, "FAIL", "stg", "resolver "+homeRouter), "NXDOMAIN", "Local Domain Fallback",
-			"fallback domain 'local'", "load balancer "+w.vpc, ips, "remove 'local'", "manifests/cloudflare/modules/device-profile")
-		line(t, out, "PASS", "stg", "lb "+w.vpc+"/udp")
+	// warp-cli, here a stand-in printing a current client's format (and,
+	// once, a 2022 client's) with Cloudflare's default list, as the
+	// device-profile module holds it, plus an entry of the organisation's
+	// with a description and its own DNS server.
+	profile, err := ldf.Evaluate(repoFile(t, "manifests", "cloudflare", "modules", "device-profile"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := profile.Default
+	for _, c := range []struct {
+		format  warpCLIFormat
+		entries []string
+		domains []string
+	}{
+		{warpCLICurrent, append(slices.Clone(def), "corp.example.com (corp resolver) -> [10.20.0.2]"), append(slices.Clone(def), "corp.example.com")},
+		{warpCLI2022, def, def},
+	} {
+		t.Run("Local Domain Fallback swallows cluster.local, "+c.format.command+": NXDOMAIN on the laptop, the Gateway path answers, the fix printed", func(t *testing.T) {
+			homeRouter := fakeResolver(t, dns.RcodeNameError)
+			cli := fakeWarpCLI(t, c.format, c.entries)
+			out := w.check(t, 1, []string{"WARPCLI=" + cli}, "-r", homeRouter, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
+			wantIn(t, out, "Local Domain Fallback domains: "+strings.Join(c.domains, " "))
+			wantIn(t, line(t, out, "FAIL", "stg", "resolver "+homeRouter), "NXDOMAIN", "Local Domain Fallback",
+				"fallback domain 'local'", "load balancer "+w.vpc, ips, "remove 'local'", "manifests/cloudflare/modules/device-profile")
+			line(t, out, "PASS", "stg", "lb "+w.vpc+"/udp")
 
-		// The same with -g (the Gateway path given) and a timeout from the
-		// laptop's resolver.
-		silent := silentLB(t)
-		out = w.check(t, 1, []string{"WARPCLI=" + cli}, "-t", "1", "-r", silent, "-g", w.vpc, "-s", svcCIDR, "api.platform", "stg") // one check, failed
-		wantIn(t, out, "warp-check: 0 of 1 checks passed")
-		wantIn(t, line(t, out, "FAIL", "stg", "resolver "+silent), "TIMEOUT", "fallback domain 'local'", "Gateway path ("+w.vpc+")")
-
+			// The same with -g (the Gateway path given) and a timeout from the
+			// laptop's resolver.
+			silent := silentLB(t)
+			out = w.check(t, 1, []string{"WARPCLI=" + cli}, "-t", "1", "-r", silent, "-g", w.vpc, "-s", svcCIDR, "api.platform", "stg") // one check, failed
+			wantIn(t, out, "warp-check: 0 of 1 checks passed")
+			wantIn(t, line(t, out, "FAIL", "stg", "resolver "+silent), "TIMEOUT", "fallback domain 'local'", "Gateway path ("+w.vpc+")")
+		})
+	}
+	t.Run("Local Domain Fallback without local: the NXDOMAIN is another's", func(t *testing.T) {
 		// With the module's list (no local), the same NXDOMAIN is not
 		// Local Domain Fallback's doing.
-		out = w.check(t, anyExit, nil, "-f", "intranet,lan,home.arpa", "-r", homeRouter, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
+		homeRouter := fakeResolver(t, dns.RcodeNameError)
+		out := w.check(t, anyExit, nil, "-f", "intranet,lan,home.arpa", "-r", homeRouter, "-s", svcCIDR, "api.platform", "stg="+w.vpc)
 		l := line(t, out, "FAIL", "stg", "resolver "+homeRouter)
 		wantIn(t, l, "resolver policy regex")
 		if strings.Contains(l, "Local Domain Fallback:") {
@@ -302,14 +474,136 @@ func TestWarpCheck(t *testing.T) {
 		}
 	})
 
+	// dig asks the system's nameserver directly; a browser calls
+	// getaddrinfo, which on Debian/Ubuntu hands .local to nss-mdns first and
+	// under systemd-resolved goes to multicast DNS: the name resolves with
+	// dig and not in the browser. The stand-ins' unicast DNS is the
+	// resolver dig asks (WARP's proxy, here answering as Gateway would).
+	name := "stg-api.platform.svc.cluster.local"
+	t.Run("system resolver, nss-mdns: dig resolves, getaddrinfo keeps .local on mDNS", func(t *testing.T) {
+		env := systemResolver(t, w.vpc, nssMDNS, "getent")
+		out := w.check(t, 1, env, "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg")
+		line(t, out, "PASS", "stg", "resolver "+w.vpc)
+		wantIn(t, line(t, out, "FAIL", "stg", "system getent"), name, "not found", "dig (resolver "+w.vpc+") resolves it to "+ips,
+			"browsers use does not", "nss-mdns", "[NOTFOUND=return]", "domain form (-d")
+
+		// The domain form is no .local name: nss-mdns lets it pass to DNS.
+		out = w.check(t, 0, systemResolver(t, w.ldfVPC, nssMDNS, "getent"), "-d", "k8s.example.com", "-r", w.ldfVPC, "-s", svcCIDR, "api.platform", "stg")
+		wantIn(t, line(t, out, "PASS", "stg", "system getent"), "api.platform.stg.k8s.example.com", ips)
+
+		// Without nss-mdns, getaddrinfo asks DNS like dig.
+		env = systemResolver(t, w.vpc, nssPlain, "getent")
+		out = w.check(t, 0, env, "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg")
+		wantIn(t, line(t, out, "PASS", "stg", "system getent"), ips)
+	})
+
+	t.Run("system resolver, systemd-resolved: .local goes to mDNS unless a routing domain says otherwise", func(t *testing.T) {
+		env := systemResolver(t, w.vpc, nssResolved, "getent", "resolvectl")
+		out := w.check(t, 1, env, "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg")
+		wantIn(t, out, "the system resolver as browsers use it: getent resolvectl")
+		wantIn(t, line(t, out, "FAIL", "stg", "system resolvectl"), "No appropriate name servers or networks for name found",
+			"dig (resolver "+w.vpc+") resolves it", "multicast DNS", "Domains=~cluster.local", "resolved.conf")
+		wantIn(t, line(t, out, "FAIL", "stg", "system getent"), "dig (resolver "+w.vpc+") resolves it", "nss-mdns")
+
+		// Without nss-mdns, nss-resolve hands it to systemd-resolved.
+		env = systemResolver(t, w.vpc, "files resolve [!UNAVAIL=return] dns", "getent", "resolvectl")
+		out = w.check(t, 1, env, "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg")
+		wantIn(t, line(t, out, "FAIL", "stg", "system getent"), "nss-resolve", "systemd-resolved")
+
+		// The fix: cluster.local as a routing domain.
+		env = append(env, "FAKE_RESOLVED_DOMAINS=~cluster.local")
+		out = w.check(t, 0, env, "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg")
+		wantIn(t, line(t, out, "PASS", "stg", "system resolvectl"), ips, "(via protocol DNS)")
+		line(t, out, "PASS", "stg", "system getent")
+	})
+
+	t.Run("system resolver, macOS: mDNSResponder asks unicast DNS for multi-label .local names", func(t *testing.T) {
+		out := w.check(t, 0, systemResolver(t, w.vpc, nssPlain, "dscacheutil"), "-r", w.vpc, "-s", svcCIDR, "api.platform", "stg")
+		wantIn(t, line(t, out, "PASS", "stg", "system dscacheutil"), name, ips)
+
+		// Where the resolver path fails, the system resolver fails with it.
+		homeRouter := fakeResolver(t, dns.RcodeNameError)
+		out = w.check(t, 1, systemResolver(t, homeRouter, nssPlain, "dscacheutil"), "-r", homeRouter, "-s", svcCIDR, "api.platform", "stg")
+		wantIn(t, line(t, out, "FAIL", "stg", "system dscacheutil"), "no address", "as the resolver path")
+	})
+
+	// A user outside an environment's access list: Gateway's DNS Block
+	// policy answers for prd's names, the resolver policy is not at fault,
+	// and the network policies keep the user from prd's load balancer too.
+	t.Run("Gateway DNS block: not allowed for your identity", func(t *testing.T) {
+		prd := regexp.MustCompile(`(^|\.)prd-[^.]+\.[^.]+\.svc\.cluster\.local\.$`)
+		for _, blockPage := range []bool{false, true} {
+			gateway := gatewayBlock(t, prd, blockPage, w.vpc)
+			denied := silentLB(t)
+			out := w.check(t, 1, systemResolver(t, gateway, nssPlain, "getent"), "-t", "1", "-r", gateway, "-s", svcCIDR, "api.platform", "stg="+w.vpc, "prd="+denied)
+			line(t, out, "PASS", "stg", "resolver "+gateway)
+			want := "0.0.0.0 ::"
+			if blockPage {
+				want = "162.159.36.12 162.159.46.12"
+			}
+			for _, path := range []string{"resolver " + gateway, "system getent"} {
+				l := line(t, out, "FAIL", "prd", path)
+				wantIn(t, l, "prd-api.platform.svc.cluster.local", want, "Gateway DNS", "not allowed for your identity", "access")
+				if strings.Contains(l, "regex") {
+					t.Errorf("blames the resolver policy for a block: %s", l)
+				}
+			}
+			wantIn(t, line(t, out, "FAIL", "prd", "lb "+denied+"/udp"), "TIMEOUT", "network policies keep your identity")
+		}
+	})
+
+	// Without -s, each platform's default Service range: an answer from an
+	// AKS or GKE cluster's in-cluster DNS (a ClusterIP) fails, IPv6 too.
+	t.Run("default Service CIDRs: AKS and GKE", func(t *testing.T) {
+		for _, c := range []struct {
+			a, aaaa, cidr, owner string
+		}{
+			{"10.0.143.7", "", "10.0.0.0/16", "AKS's default"},
+			{"", "fd12:3456:789a:1::4:1", "fd12:3456:789a:1::/108", "AKS's default"},
+			{"34.118.229.12", "", "34.118.224.0/20", "GKE's default"},
+		} {
+			kubeDNS := staticResolver(t, func(q dns.Question) []dns.RR {
+				switch {
+				case q.Qtype == dns.TypeA && c.a != "":
+					return []dns.RR{rr(q, c.a)}
+				case q.Qtype == dns.TypeAAAA && c.aaaa != "":
+					return []dns.RR{rr(q, c.aaaa)}
+				}
+				return []dns.RR{}
+			})
+			out := w.check(t, 1, nil, "-r", kubeDNS, "api.platform", "stg")
+			wantIn(t, line(t, out, "FAIL", "stg", "resolver "+kubeDNS), "answer in the Service CIDR "+c.cidr, c.owner, "headlessonly not active")
+		}
+	})
+
+	t.Run("IPv6: AAAA answers, load balancer and resolver on IPv6, IPv6 Service CIDRs", func(t *testing.T) {
+		v6 := startIPv6(t)
+		cidrs := []string{"-s", svcCIDR, "-s", cluster.ServiceCIDRv6}
+		// A dual-stack Service: pod IPs of both families, over IPv6.
+		out := w.check(t, 0, systemResolver(t, v6.vpc, nssPlain, "getent", "dscacheutil"), append(cidrs, "-r", v6.vpc, "dual.platform", "stg="+v6.vpc)...)
+		for _, path := range []string{"resolver " + v6.vpc, "system getent", "system dscacheutil", "lb " + v6.vpc + "/udp", "lb " + v6.vpc + "/tcp"} {
+			wantIn(t, line(t, out, "PASS", "stg", path), "stg-dual.platform.svc.cluster.local", v6.dualReady4, v6.dualReady6)
+		}
+		// An IPv6-only Service: AAAA only.
+		out = w.check(t, 0, nil, append(cidrs, "-r", v6.vpc, "only6.platform", "stg="+v6.vpc)...)
+		wantIn(t, line(t, out, "PASS", "stg", "lb "+v6.vpc+"/udp"), v6.only6Ready)
+		// The in-cluster listener answers its IPv6 ClusterIP.
+		out = w.check(t, 1, nil, append(cidrs, "-r", v6.inCluster, "only6.platform", "stg="+v6.inCluster)...)
+		for _, path := range []string{"resolver " + v6.inCluster, "lb " + v6.inCluster + "/udp"} {
+			wantIn(t, line(t, out, "FAIL", "stg", path), v6.only6ClusterIP, "answer in the Service CIDR "+cluster.ServiceCIDRv6, "headlessonly not active")
+		}
+	})
+
 	t.Run("usage errors", func(t *testing.T) {
-		for _, args := range [][]string{{}, {"api.platform"}, {"api", "stg"}, {"api.platform", "stg=not-an-ip"}, {"-s", "10.96.0.0", "api.platform", "stg"}} {
+		for _, args := range [][]string{{}, {"api.platform"}, {"api", "stg"}, {"api.platform", "stg=not-an-ip"}, {"-s", "10.96.0.0", "api.platform", "stg"},
+			{"-s", "fd00::/129", "api.platform", "stg"}, {"-s", "fd00:::/64", "api.platform", "stg"}, {"api.platform", "stg=[::1]:x"}, {"api.platform", "stg=fd00::1::2"}} {
 			w.check(t, 2, nil, args...)
 		}
 	})
 }
 
-// TestShellcheck lints the script where shellcheck is installed.
+// TestShellcheck lints the script, and the stand-ins it is tested with (they
+// run as /bin/sh), where shellcheck is installed.
 func TestShellcheck(t *testing.T) {
 	sc, err := exec.LookPath("shellcheck")
 	if err != nil {
@@ -317,5 +611,11 @@ func TestShellcheck(t *testing.T) {
 	}
 	if out, err := exec.Command(sc, repoFile(t, "tools", "warp-check.sh")).CombinedOutput(); err != nil {
 		t.Errorf("shellcheck tools/warp-check.sh: %v\n%s", err, out)
+	}
+	fakes := repoFile(t, "test", "warpcheck", "fakes")
+	cmd := exec.Command(sc, "-x", "-s", "sh", "lib.sh", "getent", "resolvectl", "dscacheutil")
+	cmd.Dir = fakes
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("shellcheck %s: %v\n%s", fakes, err, out)
 	}
 }
