@@ -47,6 +47,11 @@ type Options struct {
 	// readiness checks connect into it (see NetnsDialContext); Kubeconfig
 	// works from inside the namespace only. Empty: the caller's namespace.
 	Netns string
+	// ServiceCIDRs is --service-cluster-ip-range: one CIDR for a
+	// single-stack cluster (as EKS makes them: one IP family, chosen when
+	// the cluster is created), two for dual-stack. Empty: ServiceCIDRv4 and
+	// ServiceCIDRv6.
+	ServiceCIDRs []string
 }
 
 // Cluster is a running etcd + kube-apiserver pair on loopback.
@@ -67,6 +72,7 @@ type Cluster struct {
 	// What started the two processes, to start them again the same way
 	// (same ports, same data) after StopEtcd or StopAPIServer.
 	bins          Binaries
+	serviceCIDRs  []string
 	etcdArgs      []string
 	apiserverArgs []string
 	http          *http.Client
@@ -83,7 +89,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: opts.Dir, Netns: opts.Netns, http: insecureLoopbackClient}
+	c := &Cluster{dir: opts.Dir, Netns: opts.Netns, serviceCIDRs: opts.ServiceCIDRs, http: insecureLoopbackClient}
+	if len(c.serviceCIDRs) == 0 {
+		c.serviceCIDRs = []string{ServiceCIDRv4, ServiceCIDRv6}
+	}
 	if opts.Netns != "" {
 		c.http = netnsLoopbackClient(opts.Netns)
 	}
@@ -147,7 +156,7 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 		"--service-account-key-file=" + filepath.Join(c.dir, "sa.pub"),
 		"--service-account-signing-key-file=" + filepath.Join(c.dir, "sa.key"),
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-cluster-ip-range=" + ServiceCIDRv4 + "," + ServiceCIDRv6,
+		"--service-cluster-ip-range=" + strings.Join(c.serviceCIDRs, ","),
 		// No kubelet or controller-manager: the loopback address would
 		// not be a valid endpoint for the kubernetes Service anyway.
 		"--endpoint-reconciler-type=none",

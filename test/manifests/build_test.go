@@ -409,13 +409,7 @@ func checkOverlayValues(t *testing.T, k kustomization, objs []*unstructured.Unst
 				t.Errorf("the NLB IP %s is outside loadBalancerSourceRanges %v (expected the VPC CIDR)", ip, ranges)
 			}
 		}
-		// Readiness gates keep a rollout from leaving the NLB without a
-		// healthy target: the CoreDNS pods' namespace must carry the label.
-		dnsNamespace := svc.GetNamespace()
-		if ns := find(objs, "Namespace", dnsNamespace); ns == nil ||
-			ns.GetLabels()["elbv2.k8s.aws/pod-readiness-gate-inject"] != "enabled" {
-			t.Errorf("namespace %s: label elbv2.k8s.aws/pod-readiness-gate-inject=enabled (pod readiness gates)", dnsNamespace)
-		}
+		// The readiness-gate label: the field model (networkpolicy_test.go).
 	case "gke":
 		if a["networking.gke.io/load-balancer-ip-addresses"] == "" {
 			t.Error("kube-dns-nlb: networking.gke.io/load-balancer-ip-addresses names no reserved address")

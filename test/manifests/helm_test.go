@@ -168,6 +168,9 @@ patches:
       - op: add
         path: /metadata/annotations/service.beta.kubernetes.io~1aws-load-balancer-ip-address-type
         value: dualstack
+      - op: add
+        path: /metadata/annotations/service.beta.kubernetes.io~1aws-load-balancer-enable-prefix-for-ipv6-source-nat
+        value: "on"
 `
 		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
 			t.Fatal(err)
@@ -229,6 +232,15 @@ func TestHelmValuesSchema(t *testing.T) {
 		{"env that is no DNS label", set{"env": "Stg_1"}, []string{"/env"}},
 		{"wrong mode", set{"mode": "replace-kube-dns"}, []string{"/mode"}},
 		{"two families on a single stack", set{"loadBalancer.ipFamilies": []any{"IPv4", "IPv6"}}, []string{"/loadBalancer/ipFamilies"}},
+		// EKS runs one IP family per cluster (point 3 of issue 22): the
+		// dualstack NLB, not the Service, carries IPv6 there.
+		{"eks with RequireDualStack", set{"loadBalancer.ipFamilyPolicy": "RequireDualStack", "loadBalancer.ipFamilies": []any{"IPv4", "IPv6"}},
+			[]string{"/loadBalancer/ipFamilyPolicy", "SingleStack"}},
+		{"eks with PreferDualStack", set{"loadBalancer.ipFamilyPolicy": "PreferDualStack", "loadBalancer.ipFamilies": []any{"IPv4", "IPv6"}},
+			[]string{"/loadBalancer/ipFamilyPolicy", "SingleStack"}},
+		{"unknown externalTrafficPolicy", set{"loadBalancer.externalTrafficPolicy": "local"}, []string{"/loadBalancer/externalTrafficPolicy"}},
+		{"eks ipAddressType that is no NLB type", set{"loadBalancer.eks.ipAddressType": "ipv6"}, []string{"/loadBalancer/eks/ipAddressType"}},
+		{"affinity with an unknown field", set{"affinity": map[string]any{"podAntiAfinity": map[string]any{}}}, []string{"/affinity"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := base()
