@@ -104,6 +104,7 @@ func TestE2E(t *testing.T) {
 	}
 	stg, prd := w.envs["stg"], w.envs["prd"]
 
+	r.check(t, "WARP Split Tunnels of modules/device-profile (the organisation's: Cloudflare's default): pods and the Internet through WARP, local networks not", w.splitTunnels)
 	r.check(t, "WARP Local Domain Fallback, the list of manifests/cloudflare/modules/device-profile: stg-api goes to Gateway", w.ldfOurs)
 	r.check(t, "WARP Local Domain Fallback, Cloudflare's default list: stg-api stays on the laptop -> NXDOMAIN (why: warp-check)", w.ldfDefault)
 	for _, c := range []*clusterEnv{stg, prd} {
@@ -247,8 +248,18 @@ func (w *world) setUp(r *report) (string, error) {
 		return "", err
 	}
 
+	// The device profile first: the laptop's routes are its Split Tunnels.
+	if w.profile, err = labProfile(w.root, w.tp); err != nil {
+		return "", fmt.Errorf("the device profile: %w", err)
+	}
+	if w.profile.Split == nil {
+		return "", errors.New("the device profile's Split Tunnels are unknown for the lab's inputs")
+	}
 	if err := w.tp.create(); err != nil {
 		return "", err
+	}
+	if err := w.tp.routeWARP(w.profile.Split); err != nil {
+		return "", fmt.Errorf("the laptop's WARP routes: %w", err)
 	}
 	step("namespaces")
 
@@ -299,9 +310,6 @@ func (w *world) setUp(r *report) (string, error) {
 	t.Cleanup(func() { gw.Stop() })
 	step("gateway")
 
-	if w.profile, err = ldf.Evaluate(deviceProfileModule(w.root), nil); err != nil {
-		return "", fmt.Errorf("the device profile's Local Domain Fallback list: %w", err)
-	}
 	warp, err := cluster.StartCoreDNSIn(ctx, w.tp.laptop, w.bin, laptopCorefile(w.profile), w.dir, cluster.AllReady(
 		cluster.DNSAnswersIn(w.tp.laptop, hostport(warpProxyIP, 53)),
 		cluster.DNSAnswersIn(w.tp.laptop, hostport(warpDefaultProxyIP, 53)),

@@ -20,11 +20,11 @@ import (
 //
 //	laptop 10.200.0.2 ---- 10.200.0.1 gateway 10.200.1.1 ---- 10.200.1.2 stg
 //	  resolv.conf: 127.0.2.2     |    (resolver policies,      lo: 10.201.0.53 CoreDNS pod
-//	  routes: 10.201.0.0/16,     |     ip_forward)                 10.201.0.11-13 api pods
-//	          10.202.0.0/16      |                                 10.201.255.53 kube-dns-nlb
-//	          via the gateway    |                                 127.0.0.1 etcd, kube-apiserver
-//	  (WARP's split-tunnel       +-- 10.200.2.1 ---- 10.200.2.2 prd
-//	   include list)                                           lo: 10.202.0.53, 10.202.0.11-12,
+//	  routes: WARP's Split       |     ip_forward)                 10.201.0.11-13 api pods
+//	  Tunnels (routeWARP):       |                                 10.201.255.53 kube-dns-nlb
+//	  default via the gateway,   |                                 127.0.0.1 etcd, kube-apiserver
+//	  the excluded ranges        +-- 10.200.2.1 ---- 10.200.2.2 prd
+//	  unreachable                                              lo: 10.202.0.53, 10.202.0.11-12,
 //	                                                               10.202.255.53, 127.0.0.1
 //
 // 10.201.0.0/16 and 10.202.0.0/16 are the clusters' VPCs (one Cloudflare
@@ -163,9 +163,9 @@ func (tp *topology) create() error {
 		add("-n", c.ns, "route", "add", "10.200.0.0/24", "via", c.gwSide)
 		// The gateway reaches the VPC through the tunnel (here, a link).
 		add("-n", tp.gateway, "route", "add", c.vpc, "via", c.clusterGW)
-		// WARP's split-tunnel include list: the VPC goes to the gateway.
-		add("-n", tp.laptop, "route", "add", c.vpc, "via", gatewayIP)
 	}
+	// The laptop's routes into the tunnel are the WARP client's
+	// (routeWARP, from the device profile's Split Tunnels).
 	// Forwarding on in the gateway's namespace only (the sysctl is per
 	// namespace).
 	add("netns", "exec", tp.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1")

@@ -40,11 +40,18 @@ module "prd" {
   virtual_network_id         = local.ldf ? cloudflare_zero_trust_tunnel_cloudflared_virtual_network.shared[0].id : null
 }
 
+# The developers' profile keeps the organisation's WARP setup (its Split
+# Tunnel and fallback lists, Cloudflare's defaults unless given) and adds the
+# clusters to it.
 module "developers" {
-  source     = "../../modules/device-profile"
-  account_id = var.account_id
-  match      = var.device_match
-  include    = concat(module.stg.split_tunnel_include, module.prd.split_tunnel_include)
+  source               = "../../modules/device-profile"
+  account_id           = var.account_id
+  match                = var.device_match
+  include              = concat(module.stg.split_tunnel_include, module.prd.split_tunnel_include)
+  split_tunnel_mode    = var.split_tunnel_mode
+  org_exclude          = var.org_exclude
+  org_include          = var.org_include
+  org_fallback_domains = var.org_fallback_domains
   local_domain_fallback = local.ldf ? [
     module.stg.local_domain_fallback,
     module.prd.local_domain_fallback,

@@ -44,6 +44,42 @@ variable "device_match" {
   type        = string
 }
 
+variable "split_tunnel_mode" {
+  description = "The developers' profile's Split Tunnels mode: \"exclude\" (Cloudflare's default; everything through WARP but org_exclude less the clusters' VPCs) or \"include\" (org_include plus the VPCs). Use the mode the organisation already uses."
+  type        = string
+  default     = "exclude"
+}
+
+variable "org_exclude" {
+  description = "The organisation's Split Tunnel Exclude list (Exclude mode), as the device-profile module takes it; null: Cloudflare's default list."
+  type = list(object({
+    address     = optional(string)
+    host        = optional(string)
+    description = optional(string)
+  }))
+  default = null
+}
+
+variable "org_include" {
+  description = "The organisation's Split Tunnel Include list (Include mode)."
+  type = list(object({
+    address     = optional(string)
+    host        = optional(string)
+    description = optional(string)
+  }))
+  default = []
+}
+
+variable "org_fallback_domains" {
+  description = "The organisation's Local Domain Fallback list, kept but for `local`; null: Cloudflare's default list."
+  type = list(object({
+    suffix      = string
+    dns_server  = optional(list(string))
+    description = optional(string)
+  }))
+  default = null
+}
+
 variable "zone_id" {
   description = "Outward example only: the zone of the public app hostnames (null: no public apps)."
   type        = string
