@@ -31,34 +31,15 @@ func environmentModule(root string) string {
 	return filepath.Join(root, "manifests", "cloudflare", "modules", "environment")
 }
 
-// environmentInputs are the lab cluster's inputs to the environment
-// module, as examples/stg-prd passes a real cluster's.
-func environmentInputs(c *clusterNet) map[string]cty.Value {
-	return map[string]cty.Value{
-		"account_id": cty.StringVal("0123456789abcdef0123456789abcdef"),
-		"env":        cty.StringVal(c.env),
-		"lb_ips":     cty.ListVal([]cty.Value{cty.StringVal(c.lb)}),
-		"vpc_cidrs":  cty.ListVal([]cty.Value{cty.StringVal(c.vpc)}),
-	}
-}
-
 // labProfile evaluates the device profile the lab laptop gets: the
 // device-profile module with every lab cluster's split_tunnel_include
 // output (the environment module evaluated for that cluster), as
 // examples/stg-prd wires them, and the organisation's lists left at their
 // defaults (Cloudflare's).
-func labProfile(root string, tp *topology) (*ldf.Profile, error) {
-	env, err := tf.Load(environmentModule(root))
-	if err != nil {
-		return nil, err
-	}
+func labProfile(root string, envs map[string]*tf.Values) (*ldf.Profile, error) {
 	var include []cty.Value
-	for _, c := range tp.clusters() {
-		values, err := env.Evaluate(environmentInputs(c))
-		if err != nil {
-			return nil, err
-		}
-		out, err := values.Output("split_tunnel_include")
+	for _, env := range []string{"stg", "prd"} {
+		out, err := envs[env].Output("split_tunnel_include")
 		if err != nil {
 			return nil, err
 		}
@@ -76,9 +57,9 @@ func labProfile(root string, tp *topology) (*ldf.Profile, error) {
 // tunnel per included range. Domain entries add routes as names resolve;
 // the lab's (*.svc.cluster.local, in Include mode) resolve inside the VPC
 // ranges, which are routed already. IPv4 only, as the lab's networks.
-func (tp *topology) routeWARP(s *ldf.SplitTunnel) error {
+func routeWARP(laptop, gateway string, s *ldf.SplitTunnel) error {
 	if s.Mode == ldf.Exclude {
-		if err := ip("-n", tp.laptop, "route", "add", "default", "via", gatewayIP); err != nil {
+		if err := ip("-n", laptop, "route", "add", "default", "via", gateway); err != nil {
 			return err
 		}
 	}
@@ -86,9 +67,9 @@ func (tp *topology) routeWARP(s *ldf.SplitTunnel) error {
 		if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {
 			continue
 		}
-		args := []string{"-n", tp.laptop, "route", "add", r.Prefix.String(), "via", gatewayIP}
+		args := []string{"-n", laptop, "route", "add", r.Prefix.String(), "via", gateway}
 		if s.Mode == ldf.Exclude {
-			args = []string{"-n", tp.laptop, "route", "add", "unreachable", r.Prefix.String()}
+			args = []string{"-n", laptop, "route", "add", "unreachable", r.Prefix.String()}
 		}
 		if err := ip(args...); err != nil {
 			return err
@@ -151,9 +132,9 @@ func (w *world) splitTunnels() (string, error) {
 // bind, deciding as the client does (test/e2e/ldf): a name under an entry
 // of the profile's Local Domain Fallback list goes to the entry's DNS
 // servers, or to the resolver the laptop had before WARP (the home router);
-// every other name goes to Gateway. CoreDNS picks the longest matching
-// zone, as an entry covers every name below it.
-func warpCorefile(p *ldf.Profile, bind string) string {
+// every other name goes to Gateway (at gateway). CoreDNS picks the longest
+// matching zone, as an entry covers every name below it.
+func warpCorefile(p *ldf.Profile, bind, gateway string) string {
 	var b strings.Builder
 	for _, d := range p.Domains {
 		to := []string{hostport(routerIP, 53)}
@@ -165,7 +146,7 @@ func warpCorefile(p *ldf.Profile, bind string) string {
 		}
 		fmt.Fprintf(&b, "%s:53 {\n    bind %s\n    forward . %s\n}\n", d.Suffix, bind, strings.Join(to, " "))
 	}
-	fmt.Fprintf(&b, ".:53 {\n    bind %s\n    forward . %s\n}\n", bind, hostport(gatewayIP, 53))
+	fmt.Fprintf(&b, ".:53 {\n    bind %s\n    forward . %s\n}\n", bind, hostport(gateway, 53))
 	return b.String()
 }
 
@@ -185,9 +166,14 @@ func routerCorefile() string {
 
 // laptopCorefile is what runs on the laptop: the WARP proxy with the
 // profile from our Terraform module (the laptop's resolver), one with
-// Cloudflare's default list, and the home router.
+// Cloudflare's default list, and the home router. laptop2 runs the first
+// and the last.
 func laptopCorefile(ours *ldf.Profile) string {
-	return warpCorefile(ours, warpProxyIP) + warpCorefile(ours.DefaultProfile(), warpDefaultProxyIP) + routerCorefile()
+	return warpCorefile(ours, warpProxyIP, gatewayIP) + warpCorefile(ours.DefaultProfile(), warpDefaultProxyIP, gatewayIP) + routerCorefile()
+}
+
+func laptop2Corefile(ours *ldf.Profile) string {
+	return warpCorefile(ours, warpProxyIP, gateway2IP) + routerCorefile()
 }
 
 // --- checks --------------------------------------------------------------

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 	"go4.org/netipx"
 
@@ -94,19 +93,9 @@ func clusterRanges() cty.Value {
 // organisation that already runs WARP.
 func organisation(t *testing.T) map[string]cty.Value {
 	t.Helper()
-	file, diags := hclparse.NewParser().ParseHCLFile(filepath.Join("testdata", "organisation.tfvars"))
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	attrs, diags := file.Body.JustAttributes()
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	vars := map[string]cty.Value{}
-	for name, a := range attrs {
-		if vars[name], diags = a.Expr.Value(nil); diags.HasErrors() {
-			t.Fatal(diags)
-		}
+	vars, err := tf.ReadVars(filepath.Join("testdata", "organisation.tfvars"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return vars
 }

@@ -1,8 +1,9 @@
 // Package tf evaluates a Terraform module of manifests/cloudflare for the
 // tests, without a terraform binary: HCL parses it, its inputs are typed as
 // Terraform types them (ext/typeexpr: type constraints, optional
-// attributes and their defaults), its locals, outputs and resource
-// attributes are evaluated with go-cty's function library plus the cidr
+// attributes and their defaults; nullable = false turns a null into the
+// default), its locals, outputs, resource attributes and preconditions are
+// evaluated with go-cty's function library plus the cidr
 // functions. What a resource exports (ids) is unknown, as in a plan.
 // The stand-ins of test/e2e read the device profile (test/e2e/ldf) and
 // the Gateway policies (test/e2e/gateway) through it, so that what they do
@@ -33,29 +34,30 @@ import (
 // same go-cidr arithmetic as Terraform's). Terraform's replace also takes a
 // /regexp/; go-cty's does not, and the modules do not use that form.
 var functions = map[string]function.Function{
-	"cidrhost":    cidr.HostFunc,
-	"cidrsubnet":  cidr.SubnetFunc,
-	"coalesce":    stdlib.CoalesceFunc,
-	"compact":     stdlib.CompactFunc,
-	"concat":      stdlib.ConcatFunc,
-	"contains":    stdlib.ContainsFunc,
-	"distinct":    stdlib.DistinctFunc,
-	"flatten":     stdlib.FlattenFunc,
-	"format":      stdlib.FormatFunc,
-	"join":        stdlib.JoinFunc,
-	"length":      stdlib.LengthFunc,
-	"lower":       stdlib.LowerFunc,
-	"merge":       stdlib.MergeFunc,
-	"parseint":    stdlib.ParseIntFunc,
-	"range":       stdlib.RangeFunc,
-	"replace":     stdlib.ReplaceFunc,
-	"sort":        stdlib.SortFunc,
-	"split":       stdlib.SplitFunc,
-	"strcontains": strContainsFunc,
-	"tolist":      stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
-	"toset":       stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
-	"trimprefix":  stdlib.TrimPrefixFunc,
-	"trimsuffix":  stdlib.TrimSuffixFunc,
+	"cidrhost":        cidr.HostFunc,
+	"cidrsubnet":      cidr.SubnetFunc,
+	"coalesce":        stdlib.CoalesceFunc,
+	"compact":         stdlib.CompactFunc,
+	"concat":          stdlib.ConcatFunc,
+	"contains":        stdlib.ContainsFunc,
+	"distinct":        stdlib.DistinctFunc,
+	"flatten":         stdlib.FlattenFunc,
+	"format":          stdlib.FormatFunc,
+	"join":            stdlib.JoinFunc,
+	"length":          stdlib.LengthFunc,
+	"lower":           stdlib.LowerFunc,
+	"merge":           stdlib.MergeFunc,
+	"parseint":        stdlib.ParseIntFunc,
+	"range":           stdlib.RangeFunc,
+	"replace":         stdlib.ReplaceFunc,
+	"setintersection": stdlib.SetIntersectionFunc,
+	"sort":            stdlib.SortFunc,
+	"split":           stdlib.SplitFunc,
+	"strcontains":     strContainsFunc,
+	"tolist":          stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
+	"toset":           stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
+	"trimprefix":      stdlib.TrimPrefixFunc,
+	"trimsuffix":      stdlib.TrimSuffixFunc,
 }
 
 // strContainsFunc is Terraform's strcontains(str, substr), which go-cty's
@@ -84,6 +86,7 @@ type variable struct {
 	typ      cty.Type
 	defaults *typeexpr.Defaults
 	def      *cty.Value // nil: required
+	nonNull  bool       // nullable = false: a null given takes the default
 }
 
 // Load parses the module in dir.
@@ -137,14 +140,50 @@ func parseVariable(b *hclsyntax.Block) (*variable, error) {
 		}
 		v.def = &d
 	}
+	if a := b.Body.Attributes["nullable"]; a != nil {
+		n, diags := a.Expr.Value(nil)
+		if diags.HasErrors() {
+			return nil, diags
+		}
+		v.nonNull = n.False()
+	}
 	return v, nil
+}
+
+// ReadVars reads the attributes of a .tfvars file: input values, as data.
+func ReadVars(path string) (map[string]cty.Value, error) {
+	file, diags := hclparse.NewParser().ParseHCLFile(path)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	attrs, diags := file.Body.JustAttributes()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	out := map[string]cty.Value{}
+	for name, a := range attrs {
+		if out[name], diags = a.Expr.Value(nil); diags.HasErrors() {
+			return nil, diags
+		}
+	}
+	return out, nil
 }
 
 // Declares says whether the module has input name.
 func (m *Module) Declares(name string) bool { return m.variables[name] != nil }
 
-// Resource is the block of resource addr ("type.name"), or nil.
-func (m *Module) Resource(addr string) *hclsyntax.Block { return m.resources[addr] }
+// Resources lists the addresses ("type.name") of the module's resources of
+// type typ, sorted.
+func (m *Module) Resources(typ string) []string {
+	var out []string
+	for addr := range m.resources {
+		if strings.HasPrefix(addr, typ+".") {
+			out = append(out, addr)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // value is the input as Terraform passes it in: given or default, defaults
 // of optional attributes applied, converted to the type constraint (a
@@ -152,7 +191,7 @@ func (m *Module) Resource(addr string) *hclsyntax.Block { return m.resources[add
 // unknown.
 func (v *variable) value(given cty.Value, ok bool) (cty.Value, error) {
 	switch {
-	case ok:
+	case ok && !(given.IsNull() && v.nonNull):
 	case v.def != nil:
 		given = *v.def
 	default:
@@ -282,6 +321,34 @@ func (i Instance) Attr(name string) (cty.Value, error) {
 		return cty.NullVal(cty.DynamicPseudoType), nil
 	}
 	return i.v.eval(a.Expr, i.ctx)
+}
+
+// Preconditions evaluates the instance's lifecycle preconditions and
+// returns the error message of each that fails, as terraform plan would.
+func (i Instance) Preconditions() ([]string, error) {
+	var failed []string
+	for _, lc := range i.block.Body.Blocks {
+		if lc.Type != "lifecycle" {
+			continue
+		}
+		for _, pc := range lc.Body.Blocks {
+			if pc.Type != "precondition" {
+				continue
+			}
+			ok, err := i.v.eval(pc.Body.Attributes["condition"].Expr, i.ctx)
+			if err != nil {
+				return nil, err
+			}
+			if ok.False() {
+				msg, err := i.v.eval(pc.Body.Attributes["error_message"].Expr, i.ctx)
+				if err != nil {
+					return nil, err
+				}
+				failed = append(failed, msg.AsString())
+			}
+		}
+	}
+	return failed, nil
 }
 
 func (v *Values) eval(expr hcl.Expression, ctx *hcl.EvalContext) (cty.Value, error) {

@@ -23,6 +23,39 @@ variable "prd_vpc_cidrs" {
   type        = list(string)
 }
 
+variable "stg_access" {
+  description = "Who may use stg (modules/environment's access): { groups, emails, precedence }. null: everyone in the developers' profile."
+  type = object({
+    groups     = optional(list(string), [])
+    emails     = optional(list(string), [])
+    precedence = number
+  })
+  default = null
+}
+
+variable "prd_access" {
+  description = "Who may use prd, as stg_access. null: everyone in the developers' profile."
+  type = object({
+    groups     = optional(list(string), [])
+    emails     = optional(list(string), [])
+    precedence = number
+  })
+  default = null
+}
+
+variable "org_gateway_policies" {
+  description = "The organisation's own Gateway policies (modules/environment's org_gateway_policies), to keep the access policies' precedences apart from theirs."
+  type = list(object({
+    name       = string
+    filters    = list(string)
+    action     = string
+    precedence = number
+    traffic    = optional(string, "")
+    identity   = optional(string, "")
+  }))
+  default = []
+}
+
 variable "resolver_policies" {
   description = "true on Enterprise plans: one Gateway resolver policy per environment (the names ENV-SVC.NS.svc.cluster.local). false: Local Domain Fallback with ldf_domain instead."
   type        = bool
