@@ -42,6 +42,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/warpdns/warpdns/test/cluster"
+	"github.com/warpdns/warpdns/test/e2e/gateway"
 	"github.com/warpdns/warpdns/test/e2e/ldf"
 )
 
@@ -70,9 +71,12 @@ type world struct {
 
 	envs map[string]*clusterEnv
 
-	// profile is the Local Domain Fallback list of the device profile our
-	// Terraform module writes (warp_test.go).
+	// profile is the device profile our Terraform module writes: its Local
+	// Domain Fallback list and Split Tunnels (warp_test.go).
 	profile *ldf.Profile
+	// account is the Cloudflare side our Terraform makes, Gateway's
+	// policies included (access_test.go).
+	account *account
 }
 
 // clusterEnv is one running cluster.
@@ -96,7 +100,7 @@ func TestE2E(t *testing.T) {
 		t.Skip(reason)
 	}
 	w := &world{t: t, tp: newTopology(), envs: map[string]*clusterEnv{}}
-	if !r.check(t, "set up: namespaces, 2 control planes, 2 cluster CoreDNS, LBs, pods, gateway, laptop WARP DNS proxy", func() (string, error) {
+	if !r.check(t, "set up: namespaces, 2 control planes, 2 cluster CoreDNS, LBs, pods, gateway (policies from the Terraform), 2 laptops' WARP DNS proxies", func() (string, error) {
 		return w.setUp(r)
 	}) {
 		r.notes = append(r.notes, "the checks after set-up did not run")
@@ -104,6 +108,7 @@ func TestE2E(t *testing.T) {
 	}
 	stg, prd := w.envs["stg"], w.envs["prd"]
 
+	r.check(t, "WARP Split Tunnels of modules/device-profile (the organisation's: Cloudflare's default): pods and the Internet through WARP, local networks not", w.splitTunnels)
 	r.check(t, "WARP Local Domain Fallback, the list of manifests/cloudflare/modules/device-profile: stg-api goes to Gateway", w.ldfOurs)
 	r.check(t, "WARP Local Domain Fallback, Cloudflare's default list: stg-api stays on the laptop -> NXDOMAIN (why: warp-check)", w.ldfDefault)
 	for _, c := range []*clusterEnv{stg, prd} {
@@ -145,6 +150,15 @@ func TestE2E(t *testing.T) {
 		}
 		return strings.Join(details, "; "), nil
 	})
+
+	for _, u := range []struct{ ns, ip, what string }{
+		{w.tp.laptop2, laptop2IP, "stg-only user (laptop2)"},
+		{w.tp.laptop, laptopIP, "on-call user (laptop)"},
+	} {
+		r.check(t, fmt.Sprintf("access, %s, %s: stg %s, prd %s", u.what, who(u.ip), w.account.describe("stg", u.ip), w.account.describe("prd", u.ip)), func() (string, error) {
+			return w.accessMatrix(u.ns, u.ip)
+		})
+	}
 
 	// Scale api in stg down by one: its last pod terminates, then goes.
 	victim := stg.pods[len(stg.pods)-1]
@@ -247,8 +261,34 @@ func (w *world) setUp(r *report) (string, error) {
 		return "", err
 	}
 
+	// The Terraform first: the laptops' routes are the device profile's
+	// Split Tunnels, the gateway's rules the account's policies.
+	if w.account, err = labAccount(w.root, w.tp); err != nil {
+		return "", fmt.Errorf("the lab's Cloudflare account from the Terraform: %w", err)
+	}
+	r.notes = append(r.notes, w.account.notes...)
+	if w.profile, err = labProfile(w.root, w.account.envs); err != nil {
+		return "", fmt.Errorf("the device profile: %w", err)
+	}
+	if w.profile.Split == nil {
+		return "", errors.New("the device profile's Split Tunnels are unknown for the lab's inputs")
+	}
 	if err := w.tp.create(); err != nil {
 		return "", err
+	}
+	for laptop, gw := range map[string]string{w.tp.laptop: gatewayIP, w.tp.laptop2: gateway2IP} {
+		if err := routeWARP(laptop, gw, w.profile.Split); err != nil {
+			return "", fmt.Errorf("%s's WARP routes: %w", laptop, err)
+		}
+	}
+	rules, err := w.account.networkRules(w.tp.gateway)
+	if err != nil {
+		return "", fmt.Errorf("the gateway's network policies: %w", err)
+	}
+	for _, rule := range rules {
+		if err := ip(rule...); err != nil {
+			return "", fmt.Errorf("the gateway's network policies: %w", err)
+		}
 	}
 	step("namespaces")
 
@@ -291,7 +331,11 @@ func (w *world) setUp(r *report) (string, error) {
 	}
 	step("pods, LBs, cluster CoreDNS")
 
-	gw, err := cluster.StartCoreDNSIn(ctx, w.tp.gateway, w.bin, gatewayCorefile(w.tp), w.dir,
+	gwCorefile, err := w.account.gatewayCorefile()
+	if err != nil {
+		return "", fmt.Errorf("gateway: %w", err)
+	}
+	gw, err := cluster.StartCoreDNSIn(ctx, w.tp.gateway, w.bin, gwCorefile, w.dir,
 		cluster.DNSAnswersIn(w.tp.gateway, hostport(gatewayIP, 53)))
 	if err != nil {
 		return "", fmt.Errorf("gateway: %w", err)
@@ -299,9 +343,6 @@ func (w *world) setUp(r *report) (string, error) {
 	t.Cleanup(func() { gw.Stop() })
 	step("gateway")
 
-	if w.profile, err = ldf.Evaluate(deviceProfileModule(w.root), nil); err != nil {
-		return "", fmt.Errorf("the device profile's Local Domain Fallback list: %w", err)
-	}
 	warp, err := cluster.StartCoreDNSIn(ctx, w.tp.laptop, w.bin, laptopCorefile(w.profile), w.dir, cluster.AllReady(
 		cluster.DNSAnswersIn(w.tp.laptop, hostport(warpProxyIP, 53)),
 		cluster.DNSAnswersIn(w.tp.laptop, hostport(warpDefaultProxyIP, 53)),
@@ -310,7 +351,15 @@ func (w *world) setUp(r *report) (string, error) {
 		return "", fmt.Errorf("laptop WARP client and home router: %w", err)
 	}
 	t.Cleanup(func() { warp.Stop() })
-	step("laptop WARP DNS proxy")
+	warp2, err := cluster.StartCoreDNSIn(ctx, w.tp.laptop2, w.bin, laptop2Corefile(w.profile), w.dir,
+		cluster.DNSAnswersIn(w.tp.laptop2, hostport(warpProxyIP, 53)))
+	if err != nil {
+		return "", fmt.Errorf("laptop2 WARP client: %w", err)
+	}
+	t.Cleanup(func() { warp2.Stop() })
+	step("laptops' WARP DNS proxies")
+	steps = append(steps, fmt.Sprintf("gateway: %d network rules, %d DNS and %d resolver policies (%d of the organisation's)",
+		len(rules), len(w.account.gw.Policies(gateway.DNSFilter)), len(w.account.gw.Policies(gateway.ResolverFilter)), w.account.org))
 	return strings.Join(steps, ", "), nil
 }
 
@@ -373,49 +422,6 @@ func (w *world) startClusterDNS(ctx context.Context, c *clusterEnv) error {
 	c.dns = d
 	w.t.Cleanup(func() { d.Stop() })
 	return nil
-}
-
-// policyRegex is the resolver policy for env, for a name with its trailing
-// dot (Cloudflare's dns.fqdn has none: there it ends in `local$`). "^stg-.*"
-// alone would miss SRV names (_http._tcp.stg-api...) and SRV targets
-// (10-201-0-11.stg-api...), which must reach the same cluster.
-func policyRegex(env string) string {
-	return `(^|\.)` + env + `-[^.]+\.[^.]+\.svc\.cluster\.local\.$`
-}
-
-// gatewayCorefile is the gateway: one server block per resolver policy,
-// tried top to bottom (view); the first whose expression matches forwards
-// the query unchanged to its cluster's kube-dns-nlb IP, through that
-// cluster's virtual network. Answers are cached up to their TTL, as Gateway
-// caches them. A cluster.local name no policy matches would be resolved
-// publicly, where it does not exist: NXDOMAIN. Other names would be resolved
-// publicly too; nothing may leave these namespaces, so there is no block for
-// them and they are REFUSED.
-func gatewayCorefile(tp *topology) string {
-	var b strings.Builder
-	for _, c := range tp.clusters() {
-		// In expr's single-quoted strings a backslash is written twice.
-		fmt.Fprintf(&b, `cluster.local:53 {
-    bind %s
-    view %s {
-        expr lower(name()) matches '%s'
-    }
-    errors
-    cache 30
-    forward . %s
-}
-`, gatewayIP, c.env, strings.ReplaceAll(policyRegex(c.env), `\`, `\\`), hostport(c.lb, 53))
-	}
-	fmt.Fprintf(&b, `cluster.local:53 {
-    bind %s
-    errors
-    template ANY ANY {
-        rcode NXDOMAIN
-        authority "cluster.local. 30 IN SOA gateway.invalid. hostmaster.gateway.invalid. 1 7200 1800 86400 30"
-    }
-}
-`, gatewayIP)
-	return b.String()
 }
 
 // ttlAndCache reads the kubernetes plugin's ttl from Corefile.example, and

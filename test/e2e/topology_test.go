@@ -20,12 +20,14 @@ import (
 //
 //	laptop 10.200.0.2 ---- 10.200.0.1 gateway 10.200.1.1 ---- 10.200.1.2 stg
 //	  resolv.conf: 127.0.2.2     |    (resolver policies,      lo: 10.201.0.53 CoreDNS pod
-//	  routes: 10.201.0.0/16,     |     ip_forward)                 10.201.0.11-13 api pods
-//	          10.202.0.0/16      |                                 10.201.255.53 kube-dns-nlb
-//	          via the gateway    |                                 127.0.0.1 etcd, kube-apiserver
-//	  (WARP's split-tunnel       +-- 10.200.2.1 ---- 10.200.2.2 prd
-//	   include list)                                           lo: 10.202.0.53, 10.202.0.11-12,
+//	  routes: WARP's Split       |     ip_forward)                 10.201.0.11-13 api pods
+//	  Tunnels (routeWARP):       |                                 10.201.255.53 kube-dns-nlb
+//	  default via the gateway,   |                                 127.0.0.1 etcd, kube-apiserver
+//	  the excluded ranges        +-- 10.200.2.1 ---- 10.200.2.2 prd
+//	  unreachable                                              lo: 10.202.0.53, 10.202.0.11-12,
 //	                                                               10.202.255.53, 127.0.0.1
+//
+//	laptop2 10.200.3.2 --- 10.200.3.1 gateway   (a second user, another identity)
 //
 // 10.201.0.0/16 and 10.202.0.0/16 are the clusters' VPCs (one Cloudflare
 // virtual network each); the Services' ClusterIPs (10.96.0.0/16 in both) are
@@ -44,6 +46,9 @@ const prefix = "wdns-e2e-"
 const (
 	laptopIP  = "10.200.0.2"
 	gatewayIP = "10.200.0.1" // Cloudflare Gateway, where WARP sends DNS
+	// The second laptop and the gateway's address on its link.
+	laptop2IP  = "10.200.3.2"
+	gateway2IP = "10.200.3.1"
 	// The WARP client's DNS proxy with the device profile our Terraform
 	// module writes (the laptop's resolv.conf), and one with Cloudflare's
 	// default fallback list, to show what that list does.
@@ -85,6 +90,7 @@ func newClusterNet(run, env string, index, pods int) *clusterNet {
 type topology struct {
 	run      string // prefix + pid + "-"
 	laptop   string
+	laptop2  string
 	gateway  string
 	stg, prd *clusterNet
 	host     string // the host's links and routes before, to compare after
@@ -97,6 +103,7 @@ func newTopology() *topology {
 	return &topology{
 		run:     run,
 		laptop:  run + "laptop",
+		laptop2: run + "laptop2",
 		gateway: run + "gw",
 		stg:     newClusterNet(run, "stg", 1, 3),
 		prd:     newClusterNet(run, "prd", 2, 2),
@@ -104,7 +111,7 @@ func newTopology() *topology {
 }
 
 func (tp *topology) namespaces() []string {
-	return []string{tp.laptop, tp.gateway, tp.stg.ns, tp.prd.ns}
+	return []string{tp.laptop, tp.laptop2, tp.gateway, tp.stg.ns, tp.prd.ns}
 }
 
 func (tp *topology) clusters() []*clusterNet { return []*clusterNet{tp.stg, tp.prd} }
@@ -138,14 +145,19 @@ func (tp *topology) create() error {
 		add("netns", "add", ns)
 		add("-n", ns, "link", "set", "lo", "up")
 	}
-	// laptop <-> gateway. Each veth pair is created directly between two
+	// laptops <-> gateway. Each veth pair is created directly between two
 	// of our namespaces, never in the host's.
-	add("link", "add", "to-laptop", "netns", tp.gateway, "type", "veth", "peer", "name", "to-gw", "netns", tp.laptop)
-	add("-n", tp.gateway, "addr", "add", gatewayIP+"/24", "dev", "to-laptop")
-	add("-n", tp.gateway, "link", "set", "to-laptop", "up")
-	add("-n", tp.laptop, "addr", "add", laptopIP+"/24", "dev", "to-gw")
-	add("-n", tp.laptop, "link", "set", "to-gw", "up")
-	add("-n", tp.laptop, "addr", "add", routerIP+"/32", "dev", "lo")
+	for _, l := range []struct{ ns, link, ip, gw string }{
+		{tp.laptop, "to-laptop", laptopIP, gatewayIP},
+		{tp.laptop2, "to-laptop2", laptop2IP, gateway2IP},
+	} {
+		add("link", "add", l.link, "netns", tp.gateway, "type", "veth", "peer", "name", "to-gw", "netns", l.ns)
+		add("-n", tp.gateway, "addr", "add", l.gw+"/24", "dev", l.link)
+		add("-n", tp.gateway, "link", "set", l.link, "up")
+		add("-n", l.ns, "addr", "add", l.ip+"/24", "dev", "to-gw")
+		add("-n", l.ns, "link", "set", "to-gw", "up")
+		add("-n", l.ns, "addr", "add", routerIP+"/32", "dev", "lo")
+	}
 	for _, c := range tp.clusters() {
 		link := "to-" + c.env
 		add("link", "add", link, "netns", tp.gateway, "type", "veth", "peer", "name", "to-gw", "netns", c.ns)
@@ -159,25 +171,31 @@ func (tp *topology) create() error {
 		for _, a := range append([]string{c.coreDNS, c.lb}, c.pods...) {
 			add("-n", c.ns, "addr", "add", a+"/32", "dev", "lo")
 		}
-		// Replies go back to the laptop through the gateway.
+		// Replies go back to the laptops through the gateway.
 		add("-n", c.ns, "route", "add", "10.200.0.0/24", "via", c.gwSide)
+		add("-n", c.ns, "route", "add", "10.200.3.0/24", "via", c.gwSide)
 		// The gateway reaches the VPC through the tunnel (here, a link).
 		add("-n", tp.gateway, "route", "add", c.vpc, "via", c.clusterGW)
-		// WARP's split-tunnel include list: the VPC goes to the gateway.
-		add("-n", tp.laptop, "route", "add", c.vpc, "via", gatewayIP)
 	}
+	// The laptop's routes into the tunnel are the WARP client's
+	// (routeWARP, from the device profile's Split Tunnels).
 	// Forwarding on in the gateway's namespace only (the sysctl is per
 	// namespace).
 	add("netns", "exec", tp.gateway, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	if err != nil {
 		return err
 	}
-	// The laptop's resolver is WARP's DNS proxy, as WARP makes it.
-	if err := os.MkdirAll(etcNetns(tp.laptop), 0o755); err != nil {
-		return err
+	// The laptops' resolver is WARP's DNS proxy, as WARP makes it.
+	for _, ns := range []string{tp.laptop, tp.laptop2} {
+		if err := os.MkdirAll(etcNetns(ns), 0o755); err != nil {
+			return err
+		}
+		resolv := fmt.Sprintf("# %s: WARP client DNS proxy stand-in\nnameserver %s\noptions timeout:5 attempts:1\n", ns, warpProxyIP)
+		if err := os.WriteFile(filepath.Join(etcNetns(ns), "resolv.conf"), []byte(resolv), 0o644); err != nil {
+			return err
+		}
 	}
-	resolv := fmt.Sprintf("# %s: WARP client DNS proxy stand-in\nnameserver %s\noptions timeout:5 attempts:1\n", tp.laptop, warpProxyIP)
-	return os.WriteFile(filepath.Join(etcNetns(tp.laptop), "resolv.conf"), []byte(resolv), 0o644)
+	return nil
 }
 
 // remove deletes the namespaces (their veths go with them) and

@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/warpdns/warpdns/test/e2e/ldf"
+	"github.com/warpdns/warpdns/test/e2e/tf"
 )
 
 // deviceProfileModule is the Terraform module whose Local Domain Fallback
@@ -20,13 +26,115 @@ func deviceProfileModule(root string) string {
 	return filepath.Join(root, "manifests", "cloudflare", "modules", "device-profile")
 }
 
+// environmentModule is manifests/cloudflare/modules/environment.
+func environmentModule(root string) string {
+	return filepath.Join(root, "manifests", "cloudflare", "modules", "environment")
+}
+
+// labProfile evaluates the device profile the lab laptop gets: the
+// device-profile module with every lab cluster's split_tunnel_include
+// output (the environment module evaluated for that cluster), as
+// examples/stg-prd wires them, and the organisation's lists left at their
+// defaults (Cloudflare's).
+func labProfile(root string, envs map[string]*tf.Values) (*ldf.Profile, error) {
+	var include []cty.Value
+	for _, env := range []string{"stg", "prd"} {
+		out, err := envs[env].Output("split_tunnel_include")
+		if err != nil {
+			return nil, err
+		}
+		include = append(include, out.AsValueSlice()...)
+	}
+	return ldf.Evaluate(deviceProfileModule(root), map[string]cty.Value{"include": cty.TupleVal(include)})
+}
+
+// routeWARP installs the WARP client's routes on the laptop as the
+// profile's Split Tunnels decide (test/e2e/ldf): the tunnel is the link to
+// the gateway. Exclude mode: a default route into the tunnel, and each
+// excluded range kept out of it. Out of the tunnel means the laptop's own
+// network (its Wi-Fi), of which the lab has nothing beyond the home router
+// on lo: those routes are unreachable. Include mode: a route into the
+// tunnel per included range. Domain entries add routes as names resolve;
+// the lab's (*.svc.cluster.local, in Include mode) resolve inside the VPC
+// ranges, which are routed already. IPv4 only, as the lab's networks.
+func routeWARP(laptop, gateway string, s *ldf.SplitTunnel) error {
+	if s.Mode == ldf.Exclude {
+		if err := ip("-n", laptop, "route", "add", "default", "via", gateway); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.Routes {
+		if !r.Prefix.IsValid() || !r.Prefix.Addr().Is4() {
+			continue
+		}
+		args := []string{"-n", laptop, "route", "add", r.Prefix.String(), "via", gateway}
+		if s.Mode == ldf.Exclude {
+			args = []string{"-n", laptop, "route", "add", "unreachable", r.Prefix.String()}
+		}
+		if err := ip(args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// throughWARP says whether the laptop's kernel sends traffic for addr into
+// the tunnel (via the gateway), and what ip route get said.
+func (tp *topology) throughWARP(addr string) (bool, string) {
+	out, err := exec.Command("ip", "-n", tp.laptop, "route", "get", addr).CombinedOutput()
+	said := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	return err == nil && strings.Contains(said, " via "+gatewayIP+" "), said
+}
+
+// splitTunnels: the laptop's routes, set from the device-profile module's
+// Split Tunnels, send the cluster VPCs through WARP and, as the
+// organisation's profile did (Cloudflare's default Exclude mode), the rest
+// of the Internet too, so that Gateway still filters it; the home network
+// and the organisation's other private ranges stay out.
+func (w *world) splitTunnels() (string, error) {
+	stg, prd := w.envs["stg"], w.envs["prd"]
+	probes := []struct {
+		addr, what string
+		through    bool
+	}{
+		{stg.pods[0], "a stg pod", true},
+		{prd.pods[0], "a prd pod", true},
+		{stg.lb, "stg's kube-dns-nlb", true},
+		{"198.51.100.7", "the Internet (Gateway filters it)", true},
+		{"192.168.1.77", "the home network (192.168.0.0/16, Cloudflare's default exclude list)", false},
+		{"10.9.0.1", "another private network (10.0.0.0/8 of the default exclude list, no cluster)", false},
+	}
+	var errs, seen []string
+	for _, p := range probes {
+		model := w.profile.Split.Through().Contains(netip.MustParseAddr(p.addr))
+		kernel, said := w.tp.throughWARP(p.addr)
+		switch {
+		case model != kernel:
+			errs = append(errs, fmt.Sprintf("%s (%s): the profile says through WARP %v, the laptop's routes %v (%s)", p.addr, p.what, model, kernel, said))
+		case model != p.through && p.through:
+			errs = append(errs, fmt.Sprintf("%s (%s) leaves WARP with the module's %s-mode profile", p.addr, p.what, w.profile.Split.Mode))
+		case model != p.through:
+			errs = append(errs, fmt.Sprintf("%s (%s) goes through WARP with the module's %s-mode profile", p.addr, p.what, w.profile.Split.Mode))
+		}
+		verdict := "WARP"
+		if !kernel {
+			verdict = "not WARP"
+		}
+		seen = append(seen, p.addr+" "+verdict)
+	}
+	if len(errs) > 0 {
+		return "", errors.New(strings.Join(errs, "; "))
+	}
+	return fmt.Sprintf("%s mode, %d entries: %s", w.profile.Split.Mode, len(w.profile.Split.Routes), strings.Join(seen, ", ")), nil
+}
+
 // warpCorefile is the WARP client's DNS proxy on the laptop, listening on
 // bind, deciding as the client does (test/e2e/ldf): a name under an entry
 // of the profile's Local Domain Fallback list goes to the entry's DNS
 // servers, or to the resolver the laptop had before WARP (the home router);
-// every other name goes to Gateway. CoreDNS picks the longest matching
-// zone, as an entry covers every name below it.
-func warpCorefile(p *ldf.Profile, bind string) string {
+// every other name goes to Gateway (at gateway). CoreDNS picks the longest
+// matching zone, as an entry covers every name below it.
+func warpCorefile(p *ldf.Profile, bind, gateway string) string {
 	var b strings.Builder
 	for _, d := range p.Domains {
 		to := []string{hostport(routerIP, 53)}
@@ -38,7 +146,7 @@ func warpCorefile(p *ldf.Profile, bind string) string {
 		}
 		fmt.Fprintf(&b, "%s:53 {\n    bind %s\n    forward . %s\n}\n", d.Suffix, bind, strings.Join(to, " "))
 	}
-	fmt.Fprintf(&b, ".:53 {\n    bind %s\n    forward . %s\n}\n", bind, hostport(gatewayIP, 53))
+	fmt.Fprintf(&b, ".:53 {\n    bind %s\n    forward . %s\n}\n", bind, hostport(gateway, 53))
 	return b.String()
 }
 
@@ -58,9 +166,14 @@ func routerCorefile() string {
 
 // laptopCorefile is what runs on the laptop: the WARP proxy with the
 // profile from our Terraform module (the laptop's resolver), one with
-// Cloudflare's default list, and the home router.
+// Cloudflare's default list, and the home router. laptop2 runs the first
+// and the last.
 func laptopCorefile(ours *ldf.Profile) string {
-	return warpCorefile(ours, warpProxyIP) + warpCorefile(ours.DefaultProfile(), warpDefaultProxyIP) + routerCorefile()
+	return warpCorefile(ours, warpProxyIP, gatewayIP) + warpCorefile(ours.DefaultProfile(), warpDefaultProxyIP, gatewayIP) + routerCorefile()
+}
+
+func laptop2Corefile(ours *ldf.Profile) string {
+	return warpCorefile(ours, warpProxyIP, gateway2IP) + routerCorefile()
 }
 
 // --- checks --------------------------------------------------------------

@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -188,7 +190,7 @@ func checkModule(t *testing.T, m *tfModule, all map[string]*tfModule, schema *pr
 					t.Errorf("%s: %s %q is not in the Cloudflare provider v5 schema", name, b.Type, b.Labels[0])
 					continue
 				}
-				checkBody(t, name+": "+b.Labels[0]+"."+b.Labels[1], b.Body, s.Attributes)
+				checkBody(t, name+": "+b.Labels[0]+"."+b.Labels[1], b.Body, s.Attributes, &valueScope{m: m})
 			case "variable":
 				if b.Body.Attributes["description"] == nil || b.Body.Attributes["type"] == nil {
 					t.Errorf("%s: variable %q needs a description (docs/deploy.md points users here) and a type", name, b.Labels[0])
@@ -232,14 +234,14 @@ var metaArguments = map[string]bool{"count": true, "for_each": true, "depends_on
 // checkBody checks a resource's attributes against the schema: known names,
 // required ones present, nested object values (v5 uses attributes, not
 // blocks) checked recursively.
-func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[string]*attrSchema) {
+func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[string]*attrSchema, scope *valueScope) {
 	set := map[string]hclsyntax.Expression{}
 	for name, a := range body.Attributes {
 		if !metaArguments[name] {
 			set[name] = a.Expr
 		}
 	}
-	checkAttributes(t, where, set, attrs)
+	checkAttributes(t, where, set, attrs, scope)
 	for _, b := range body.Blocks {
 		if b.Type != "lifecycle" {
 			t.Errorf("%s: block %q: the v5 provider takes attributes (name = { ... }), not blocks", where, b.Type)
@@ -249,7 +251,7 @@ func checkBody(t *testing.T, where string, body *hclsyntax.Body, attrs map[strin
 
 // checkAttributes checks the attributes set (name -> value) against the
 // schema's.
-func checkAttributes(t *testing.T, where string, set map[string]hclsyntax.Expression, attrs map[string]*attrSchema) {
+func checkAttributes(t *testing.T, where string, set map[string]hclsyntax.Expression, attrs map[string]*attrSchema, scope *valueScope) {
 	for name, expr := range set {
 		s, ok := attrs[name]
 		if !ok {
@@ -260,7 +262,7 @@ func checkAttributes(t *testing.T, where string, set map[string]hclsyntax.Expres
 			t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, name)
 		}
 		if s.Nested != nil {
-			checkValue(t, where+"."+name, expr, s.Nested)
+			checkValue(t, where+"."+name, expr, s.Nested, scope)
 		}
 	}
 	for name, s := range attrs {
@@ -282,32 +284,100 @@ func objectKey(item hclsyntax.ObjectConsItem) string {
 	return ""
 }
 
+// valueScope is where a value is read: its module, to follow local. and
+// var. references, and the for expressions around it, to follow an
+// iterator back to its collection.
+type valueScope struct {
+	m     *tfModule
+	iters map[string]hclsyntax.Expression
+	depth int
+}
+
+func (s *valueScope) with(iter string, coll hclsyntax.Expression) *valueScope {
+	iters := maps.Clone(s.iters)
+	if iters == nil {
+		iters = map[string]hclsyntax.Expression{}
+	}
+	iters[iter] = coll
+	return &valueScope{m: s.m, iters: iters, depth: s.depth}
+}
+
 // checkValue follows an attribute's value through object and tuple
-// constructors, for expressions and concat(), and checks object keys.
-func checkValue(t *testing.T, where string, expr hclsyntax.Expression, nested map[string]*attrSchema) {
+// constructors, for expressions, conditionals, concat() and flatten(), the
+// locals and for iterators they name, and checks object keys; a variable's
+// type constraint has its object attributes checked.
+func checkValue(t *testing.T, where string, expr hclsyntax.Expression, nested map[string]*attrSchema, scope *valueScope) {
+	if scope.depth > 20 {
+		return // locals referring to each other in a cycle: terraform says so
+	}
 	switch e := expr.(type) {
 	case *hclsyntax.ObjectConsExpr:
 		set := map[string]hclsyntax.Expression{}
 		for _, item := range e.Items {
 			set[objectKey(item)] = item.ValueExpr
 		}
-		checkAttributes(t, where, set, nested)
+		checkAttributes(t, where, set, nested, scope)
 	case *hclsyntax.TupleConsExpr:
 		for _, el := range e.Exprs {
-			checkValue(t, where, el, nested)
+			checkValue(t, where, el, nested, scope)
 		}
 	case *hclsyntax.ForExpr:
-		checkValue(t, where, e.ValExpr, nested)
+		checkValue(t, where, e.ValExpr, nested, scope.with(e.ValVar, e.CollExpr))
 	case *hclsyntax.ConditionalExpr:
-		checkValue(t, where, e.TrueResult, nested)
-		checkValue(t, where, e.FalseResult, nested)
+		checkValue(t, where, e.TrueResult, nested, scope)
+		checkValue(t, where, e.FalseResult, nested, scope)
 	case *hclsyntax.ParenthesesExpr:
-		checkValue(t, where, e.Expression, nested)
+		checkValue(t, where, e.Expression, nested, scope)
 	case *hclsyntax.FunctionCallExpr:
 		if e.Name == "concat" || e.Name == "flatten" {
 			for _, arg := range e.Args {
-				checkValue(t, where, arg, nested)
+				checkValue(t, where, arg, nested, scope)
 			}
+		}
+	case *hclsyntax.ScopeTraversalExpr:
+		tr := e.Traversal
+		outer := &valueScope{m: scope.m, depth: scope.depth + 1}
+		switch name := traversalString(tr); {
+		case len(tr) == 1 && scope.iters[tr.RootName()] != nil:
+			// An iterator's elements are its collection's.
+			checkValue(t, where, scope.iters[tr.RootName()], nested, &valueScope{m: scope.m, iters: scope.iters, depth: scope.depth + 1})
+		case strings.HasPrefix(name, "local.") && strings.Count(name, ".") == 1 && scope.m.locals[name[6:]] != nil:
+			checkValue(t, where+" (local."+name[6:]+")", scope.m.locals[name[6:]].Expr, nested, outer)
+		case strings.HasPrefix(name, "var.") && strings.Count(name, ".") == 1 && scope.m.variables[name[4:]] != nil:
+			checkVariableType(t, where+" (var."+name[4:]+")", scope.m.variables[name[4:]], nested)
+		}
+	}
+}
+
+// checkVariableType checks the object attributes of a variable's type
+// constraint (an object, or a list, set or map of them) against the
+// schema's: known names, and required ones declared.
+func checkVariableType(t *testing.T, where string, v *hclsyntax.Block, nested map[string]*attrSchema) {
+	a := v.Body.Attributes["type"]
+	if a == nil {
+		return
+	}
+	ty, diags := typeexpr.TypeConstraint(a.Expr)
+	if diags.HasErrors() {
+		t.Errorf("%s: type: %s", where, diags.Error())
+		return
+	}
+	if ty.IsCollectionType() {
+		ty = ty.ElementType()
+	}
+	if !ty.IsObjectType() {
+		return
+	}
+	for name := range ty.AttributeTypes() {
+		if s, ok := nested[name]; !ok {
+			t.Errorf("%s: unknown attribute %q (known: %v)", where, name, keys(nested))
+		} else if !s.Required && !s.Optional {
+			t.Errorf("%s: attribute %q is read-only (computed) in the provider", where, name)
+		}
+	}
+	for name, s := range nested {
+		if s.Required && (!ty.HasAttribute(name) || ty.AttributeOptional(name)) {
+			t.Errorf("%s: required attribute %q not required by the type", where, name)
 		}
 	}
 }

@@ -1,9 +1,11 @@
-// Package ldf models the WARP client's Local Domain Fallback for the tests:
-// which names the client keeps on the device (sending them to a fallback
-// DNS server, or to the device's own resolver) instead of sending them to
-// Gateway. The list comes from the Terraform module that writes it,
-// manifests/cloudflare/modules/device-profile, evaluated here with HCL and
-// go-cty's function library (no terraform binary, no copy of the list).
+// Package ldf models the WARP client's device profile for the tests: its
+// Local Domain Fallback, which names the client keeps on the device (sending
+// them to a fallback DNS server, or to the device's own resolver) instead of
+// sending them to Gateway, and its Split Tunnels, which destinations the
+// client sends through WARP (splittunnel.go). The lists come from the
+// Terraform module that writes them,
+// manifests/cloudflare/modules/device-profile, evaluated by test/e2e/tf
+// (no terraform binary, no copy of the lists).
 //
 // Vendor behaviour modelled (Cloudflare, "Local Domain Fallback",
 // https://developers.cloudflare.com/cloudflare-one/team-and-resources/devices/warp/configure-warp/route-traffic/local-domains/):
@@ -16,17 +18,11 @@ package ldf
 
 import (
 	"fmt"
-	"maps"
-	"path/filepath"
-	"slices"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
-	"github.com/zclconf/go-cty/cty/function/stdlib"
+
+	"github.com/warpdns/warpdns/test/e2e/tf"
 )
 
 // Domain is one Local Domain Fallback entry.
@@ -40,11 +36,18 @@ type Profile struct {
 	// Default is Cloudflare's default list (the module's local
 	// cloudflare_default_fallback_domains).
 	Default []string
+	// DefaultExclude is Cloudflare's default Split Tunnel Exclude list (the
+	// module's local cloudflare_default_exclude; empty in modules without
+	// it).
+	DefaultExclude []string
 	// Domains is the list the device gets: the module's fallback resource,
 	// or Default when the module creates none for these inputs.
 	Domains []Domain
 	// Managed says whether the module writes the list for these inputs.
 	Managed bool
+	// Split is the profile's Split Tunnels; nil when the inputs leave them
+	// unknown (no include given).
+	Split *SplitTunnel
 }
 
 // DefaultProfile is a profile that keeps Cloudflare's default list.
@@ -80,97 +83,60 @@ func (p *Profile) Suffixes() []string {
 	return out
 }
 
-const fallbackResource = "cloudflare_zero_trust_device_custom_profile_local_domain_fallback"
+const (
+	profileResource  = "cloudflare_zero_trust_device_custom_profile.this"
+	fallbackResource = "cloudflare_zero_trust_device_custom_profile_local_domain_fallback.this"
+)
 
-// functions are the Terraform functions the module may use, from go-cty's
-// standard library (Terraform's own functions are built on it).
-var functions = map[string]function.Function{
-	"concat":     stdlib.ConcatFunc,
-	"coalesce":   stdlib.CoalesceFunc,
-	"compact":    stdlib.CompactFunc,
-	"distinct":   stdlib.DistinctFunc,
-	"flatten":    stdlib.FlattenFunc,
-	"length":     stdlib.LengthFunc,
-	"lower":      stdlib.LowerFunc,
-	"replace":    stdlib.ReplaceFunc,
-	"trimprefix": stdlib.TrimPrefixFunc,
-	"trimsuffix": stdlib.TrimSuffixFunc,
-	"contains":   stdlib.ContainsFunc,
+// Evaluate reads the device-profile module in dir and evaluates its lists
+// for the variables given (others take their defaults; those without one
+// are unknown).
+func Evaluate(dir string, vars map[string]cty.Value) (*Profile, error) {
+	m, err := tf.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return EvaluateModule(m, vars)
 }
 
-// Evaluate reads the device-profile module in dir and evaluates its fallback
-// list for the variables given (others take their defaults; those without
-// one are unknown).
-func Evaluate(dir string, vars map[string]cty.Value) (*Profile, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("%s: no .tf files (%v)", dir, err)
-	}
-	parser := hclparse.NewParser()
-	varVals := map[string]cty.Value{}
-	locals := map[string]*hclsyntax.Attribute{}
-	var fallback *hclsyntax.Block
-	for _, f := range files {
-		file, diags := parser.ParseHCLFile(f)
-		if diags.HasErrors() {
-			return nil, diags
-		}
-		for _, b := range file.Body.(*hclsyntax.Body).Blocks {
-			switch {
-			case b.Type == "variable":
-				name := b.Labels[0]
-				switch v, ok := vars[name]; {
-				case ok:
-					varVals[name] = v
-				case b.Body.Attributes["default"] != nil:
-					d, diags := b.Body.Attributes["default"].Expr.Value(nil)
-					if diags.HasErrors() {
-						return nil, diags
-					}
-					varVals[name] = d
-				default:
-					varVals[name] = cty.DynamicVal
-				}
-			case b.Type == "locals":
-				for name, a := range b.Body.Attributes {
-					locals[name] = a
-				}
-			case b.Type == "resource" && b.Labels[0] == fallbackResource:
-				fallback = b
-			}
-		}
-	}
-	for name := range vars {
-		if _, ok := varVals[name]; !ok {
-			return nil, fmt.Errorf("%s declares no variable %q", dir, name)
-		}
-	}
-	ctx, err := evalLocals(varVals, locals)
+// EvaluateModule evaluates the module's lists for the variables given.
+func EvaluateModule(m *tf.Module, vars map[string]cty.Value) (*Profile, error) {
+	dir := m.Dir
+	values, err := m.Evaluate(vars)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+		return nil, err
 	}
 	p := &Profile{}
-	def, ok := ctx.Variables["local"].AsValueMap()["cloudflare_default_fallback_domains"]
+	def, ok := values.Local("cloudflare_default_fallback_domains")
 	if !ok {
 		return nil, fmt.Errorf("%s: no local cloudflare_default_fallback_domains (Cloudflare's default list)", dir)
 	}
 	for _, v := range def.AsValueSlice() {
 		p.Default = append(p.Default, v.AsString())
 	}
-	p.Managed = fallback != nil
-	if fallback != nil && fallback.Body.Attributes["count"] != nil {
-		n, diags := fallback.Body.Attributes["count"].Expr.Value(ctx)
-		if diags.HasErrors() {
-			return nil, diags
+	if def, ok := values.Local("cloudflare_default_exclude"); ok {
+		for _, v := range def.AsValueSlice() {
+			p.DefaultExclude = append(p.DefaultExclude, v.AsString())
 		}
-		p.Managed = !n.Equals(cty.Zero).True()
 	}
-	if !p.Managed {
-		return p.DefaultProfile(), nil
+	profiles, err := values.Instances(profileResource)
+	if err != nil || len(profiles) != 1 {
+		return nil, fmt.Errorf("%s: want one %s: %d (%v)", dir, profileResource, len(profiles), err)
 	}
-	domains, diags := fallback.Body.Attributes["domains"].Expr.Value(ctx)
-	if diags.HasErrors() {
-		return nil, diags
+	if p.Split, err = splitTunnel(profiles[0]); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", dir, profileResource, err)
+	}
+	fallback, err := values.Instances(fallbackResource)
+	if err != nil {
+		return nil, err
+	}
+	if p.Managed = len(fallback) > 0; !p.Managed {
+		p.Domains = p.DefaultProfile().Domains
+		return p, nil
+	}
+	domains, err := fallback[0].Attr("domains")
+	if err != nil {
+		return nil, err
 	}
 	for _, d := range domains.AsValueSlice() {
 		entry := Domain{Suffix: d.GetAttr("suffix").AsString()}
@@ -184,45 +150,4 @@ func Evaluate(dir string, vars map[string]cty.Value) (*Profile, error) {
 		p.Domains = append(p.Domains, entry)
 	}
 	return p, nil
-}
-
-// evalLocals evaluates the locals, each after the locals it refers to
-// (Terraform allows any order in the file).
-func evalLocals(vars map[string]cty.Value, locals map[string]*hclsyntax.Attribute) (*hcl.EvalContext, error) {
-	done := map[string]cty.Value{}
-	ctx := &hcl.EvalContext{Functions: functions, Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)}}
-	var eval func(name string, depth int) error
-	eval = func(name string, depth int) error {
-		if _, ok := done[name]; ok {
-			return nil
-		}
-		a, ok := locals[name]
-		if !ok || depth > len(locals) {
-			return fmt.Errorf("local.%s: undefined, or the locals refer to each other in a cycle", name)
-		}
-		for _, tr := range a.Expr.Variables() {
-			if tr.RootName() != "local" || len(tr) < 2 {
-				continue
-			}
-			if ref, ok := tr[1].(hcl.TraverseAttr); ok {
-				if err := eval(ref.Name, depth+1); err != nil {
-					return err
-				}
-			}
-		}
-		ctx.Variables["local"] = cty.ObjectVal(done)
-		v, diags := a.Expr.Value(ctx)
-		if diags.HasErrors() {
-			return fmt.Errorf("local.%s: %s", name, diags.Error())
-		}
-		done[name] = v
-		return nil
-	}
-	for _, name := range slices.Sorted(maps.Keys(locals)) {
-		if err := eval(name, 0); err != nil {
-			return nil, err
-		}
-	}
-	ctx.Variables["local"] = cty.ObjectVal(done)
-	return ctx, nil
 }

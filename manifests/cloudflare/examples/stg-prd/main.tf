@@ -1,5 +1,7 @@
 # Two clusters, stg and prd, each in its own virtual network with its own
-# resolver policy, and one WARP profile for the developers. Fill in
+# resolver policy, and one WARP profile for the developers. Who may use
+# which: stg_access and prd_access (terraform.tfvars.example: stg for the
+# developers group, prd for on-call; left out, everyone in the profile). Fill in
 # terraform.tfvars (see terraform.tfvars.example and README.md).
 
 locals {
@@ -26,6 +28,8 @@ module "stg" {
   resolver_policy_precedence = 1000
   ldf_domain                 = local.ldf ? var.ldf_domain : null
   virtual_network_id         = local.ldf ? cloudflare_zero_trust_tunnel_cloudflared_virtual_network.shared[0].id : null
+  access                     = var.stg_access
+  org_gateway_policies       = var.org_gateway_policies
 }
 
 module "prd" {
@@ -38,13 +42,22 @@ module "prd" {
   resolver_policy_precedence = 1010
   ldf_domain                 = local.ldf ? var.ldf_domain : null
   virtual_network_id         = local.ldf ? cloudflare_zero_trust_tunnel_cloudflared_virtual_network.shared[0].id : null
+  access                     = var.prd_access
+  org_gateway_policies       = var.org_gateway_policies
 }
 
+# The developers' profile keeps the organisation's WARP setup (its Split
+# Tunnel and fallback lists, Cloudflare's defaults unless given) and adds the
+# clusters to it.
 module "developers" {
-  source     = "../../modules/device-profile"
-  account_id = var.account_id
-  match      = var.device_match
-  include    = concat(module.stg.split_tunnel_include, module.prd.split_tunnel_include)
+  source               = "../../modules/device-profile"
+  account_id           = var.account_id
+  match                = var.device_match
+  include              = concat(module.stg.split_tunnel_include, module.prd.split_tunnel_include)
+  split_tunnel_mode    = var.split_tunnel_mode
+  org_exclude          = var.org_exclude
+  org_include          = var.org_include
+  org_fallback_domains = var.org_fallback_domains
   local_domain_fallback = local.ldf ? [
     module.stg.local_domain_fallback,
     module.prd.local_domain_fallback,

@@ -23,6 +23,39 @@ variable "prd_vpc_cidrs" {
   type        = list(string)
 }
 
+variable "stg_access" {
+  description = "Who may use stg (modules/environment's access): { groups, emails, precedence }. null: everyone in the developers' profile."
+  type = object({
+    groups     = optional(list(string), [])
+    emails     = optional(list(string), [])
+    precedence = number
+  })
+  default = null
+}
+
+variable "prd_access" {
+  description = "Who may use prd, as stg_access. null: everyone in the developers' profile."
+  type = object({
+    groups     = optional(list(string), [])
+    emails     = optional(list(string), [])
+    precedence = number
+  })
+  default = null
+}
+
+variable "org_gateway_policies" {
+  description = "The organisation's own Gateway policies (modules/environment's org_gateway_policies), to keep the access policies' precedences apart from theirs."
+  type = list(object({
+    name       = string
+    filters    = list(string)
+    action     = string
+    precedence = number
+    traffic    = optional(string, "")
+    identity   = optional(string, "")
+  }))
+  default = []
+}
+
 variable "resolver_policies" {
   description = "true on Enterprise plans: one Gateway resolver policy per environment (the names ENV-SVC.NS.svc.cluster.local). false: Local Domain Fallback with ldf_domain instead."
   type        = bool
@@ -42,6 +75,42 @@ variable "ldf_domain" {
 variable "device_match" {
   description = "Which WARP devices get the developer profile (Split Tunnel include list), e.g. any(identity.groups.name[*] in {\"developers\"})."
   type        = string
+}
+
+variable "split_tunnel_mode" {
+  description = "The developers' profile's Split Tunnels mode: \"exclude\" (Cloudflare's default; everything through WARP but org_exclude less the clusters' VPCs) or \"include\" (org_include plus the VPCs). Use the mode the organisation already uses."
+  type        = string
+  default     = "exclude"
+}
+
+variable "org_exclude" {
+  description = "The organisation's Split Tunnel Exclude list (Exclude mode), as the device-profile module takes it; null: Cloudflare's default list."
+  type = list(object({
+    address     = optional(string)
+    host        = optional(string)
+    description = optional(string)
+  }))
+  default = null
+}
+
+variable "org_include" {
+  description = "The organisation's Split Tunnel Include list (Include mode)."
+  type = list(object({
+    address     = optional(string)
+    host        = optional(string)
+    description = optional(string)
+  }))
+  default = []
+}
+
+variable "org_fallback_domains" {
+  description = "The organisation's Local Domain Fallback list, kept but for `local`; null: Cloudflare's default list."
+  type = list(object({
+    suffix      = string
+    dns_server  = optional(list(string))
+    description = optional(string)
+  }))
+  default = null
 }
 
 variable "zone_id" {

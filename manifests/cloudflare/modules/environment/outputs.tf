@@ -40,3 +40,10 @@ output "local_domain_fallback" {
     description = "${var.env} cluster Services (warpdns)"
   }
 }
+
+output "access_policies" {
+  description = "The environment's Gateway access policies (empty without access): name, filters, action, precedence, traffic and identity, in precedence order."
+  value = [for p in concat(cloudflare_zero_trust_gateway_policy.access_allow, cloudflare_zero_trust_gateway_policy.access_block, cloudflare_zero_trust_gateway_policy.names_block) : {
+    name = p.name, filters = p.filters, action = p.action, precedence = p.precedence, traffic = p.traffic, identity = p.identity
+  }]
+}

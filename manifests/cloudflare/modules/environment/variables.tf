@@ -78,3 +78,36 @@ variable "ldf_domain" {
   type        = string
   default     = null
 }
+
+variable "access" {
+  description = <<-EOT
+    Who may use this environment: resolve its names and reach its VPC ranges and load balancer. null (the default): everyone whose device gets the developers' profile, as before, and no Gateway policies are created. Otherwise:
+    - groups: IdP group names (Gateway's User Group Names, identity.groups.name),
+    - emails: user emails (User Email, identity.email), at least one of the two;
+    - precedence: where this environment's Gateway policies go among the account's (P: network allow for these identities, P+1: network block for everyone else, P+2: the DNS block of its names for everyone else). Gateway evaluates each kind of policy in ascending precedence and the first Allow or Block that matches decides: put P after the organisation's policies that must apply to everyone (security, posture blocks) and before any that allow wider access to these ranges (org_gateway_policies), and leave room between environments (stg 10000, prd 10010).
+  EOT
+  type = object({
+    groups     = optional(list(string), [])
+    emails     = optional(list(string), [])
+    precedence = number
+  })
+  default = null
+  validation {
+    condition     = var.access == null ? true : length(var.access.groups) + length(var.access.emails) > 0 && alltrue([for s in concat(var.access.groups, var.access.emails) : !strcontains(s, "\"") && !strcontains(s, "\\")])
+    error_message = "access needs at least one group or email, none with a quote or backslash in it."
+  }
+}
+
+variable "org_gateway_policies" {
+  description = "The organisation's own Gateway policies (DNS, network and resolver; those not managed by this module), as the dashboard or API lists them: name, filters ([\"dns\"], [\"l4\"] or [\"dns_resolver\"]), action, precedence, traffic and identity expressions. The module checks that its precedences are not in use by them (Cloudflare: a precedence may be set to any value not already in use); docs/deploy.md says how to place access.precedence among them."
+  type = list(object({
+    name       = string
+    filters    = list(string)
+    action     = string
+    precedence = number
+    traffic    = optional(string, "")
+    identity   = optional(string, "")
+  }))
+  default  = []
+  nullable = false
+}
