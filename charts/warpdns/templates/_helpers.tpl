@@ -34,8 +34,9 @@ app.kubernetes.io/name: warpdns
 {{- end }}
 
 {{/*
-The Corefile: Corefile.example (files/Corefile.example is a symlink to it;
-`helm package` stores its content), with `envalias {$WARPDNS_ENV}` instead of
+The Corefile: Corefile.example (files/Corefile.example is a copy of it, kept
+identical by test/manifests and `make manifests-corefiles`, so that a packaged
+or vendored chart holds it), with `envalias {$WARPDNS_ENV}` instead of
 `envalias stg`, the domain form when .Values.domain is set, and the VPC
 listener's port. Exactly what test/manifests/corefile_test.go's
 renderCorefile does for the kustomize bases.
