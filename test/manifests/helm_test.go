@@ -177,6 +177,33 @@ patches:
 		}
 		compareObjects(t, build(t, fsys, dir), render(t, ch, ipv6OnlyValues(t)))
 	})
+	// acl.networks and its kustomize input, an overlay Corefile with only
+	// the acl line changed (docs/deploy.md, "Who may query"): the same objects.
+	t.Run("eks-stg/acl-networks", func(t *testing.T) {
+		nets := []string{"10.0.0.0/8", "2600:1f14:abc:de00::/56", "127.0.0.0/8", "::1/128"}
+		v := corefileValues{aclNetworks: nets}
+		dir := "/manifests/overlays/eks-stg-acl"
+		k := `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../eks-stg
+configMapGenerator:
+  - name: coredns-warpdns
+    namespace: kube-system
+    behavior: replace
+    files:
+      - Corefile
+`
+		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.WriteFile(dir+"/Corefile", []byte(renderCorefile(t, example, v))); err != nil {
+			t.Fatal(err)
+		}
+		objs := render(t, ch, chartValues(t, chartCase{"eks-stg", "replace"}, map[string]any{"acl": map[string]any{"networks": toAny(nets)}}))
+		compareObjects(t, build(t, fsys, dir), objs)
+		checkDeployedCorefile(t, example, objs, v, "stg")
+	})
 	t.Run("cloudflared", func(t *testing.T) {
 		objs := render(t, ch, chartValues(t, chartCase{"gke", "standalone"}, map[string]any{"cloudflared": enabled()}))
 		cf := slices.DeleteFunc(objs, func(o *unstructured.Unstructured) bool {
@@ -231,6 +258,8 @@ func TestHelmValuesSchema(t *testing.T) {
 			[]string{"/networkPolicy/loadBalancerSources/0"}},
 		{"env that is no DNS label", set{"env": "Stg_1"}, []string{"/env"}},
 		{"wrong mode", set{"mode": "replace-kube-dns"}, []string{"/mode"}},
+		{"no acl networks", set{"acl.networks": []any{}}, []string{"/acl/networks"}},
+		{"acl network that is no CIDR", set{"acl.networks": []any{"10.0.0.0/8", "2001:db8:1::"}}, []string{"/acl/networks/1"}},
 		{"two families on a single stack", set{"loadBalancer.ipFamilies": []any{"IPv4", "IPv6"}}, []string{"/loadBalancer/ipFamilies"}},
 		// EKS runs one IP family per cluster (point 3 of issue 22): the
 		// dualstack NLB, not the Service, carries IPv6 there.

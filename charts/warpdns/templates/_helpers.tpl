@@ -37,8 +37,8 @@ app.kubernetes.io/name: warpdns
 The Corefile: Corefile.example (files/Corefile.example is a copy of it, kept
 identical by test/manifests and `make manifests-corefiles`, so that a packaged
 or vendored chart holds it), with `envalias {$WARPDNS_ENV}` instead of
-`envalias stg`, the domain form when .Values.domain is set, and the VPC
-listener's port. Exactly what test/manifests/corefile_test.go's
+`envalias stg`, the domain form when .Values.domain is set, acl.networks
+in the acl's `allow net` line, and the VPC listener's port. Exactly what test/manifests/corefile_test.go's
 renderCorefile does for the kustomize bases.
 */}}
 {{- define "warpdns.corefile" -}}
@@ -54,6 +54,11 @@ renderCorefile does for the kustomize bases.
 {{- $corefile = replace $keys (printf "\n.:53 cluster.local:5353 {$WARPDNS_ENV}.%s:5353 {\n" .Values.domain) $corefile -}}
 {{- end -}}
 {{- $corefile = replace $line $envalias $corefile -}}
+{{- $allow := "(?m)^(\\s+allow net) .+$" -}}
+{{- if ne (len (regexFindAll $allow $corefile -1)) 1 -}}
+{{- fail "files/Corefile.example: expected one `allow net` line (the chart puts acl.networks there)" -}}
+{{- end -}}
+{{- $corefile = regexReplaceAll $allow $corefile (printf "${1} %s" (join " " .Values.acl.networks)) -}}
 {{- $port := int .Values.vpcListener.containerPort -}}
 {{- if ne $port 5353 -}}
 {{- $corefile = regexReplaceAll "(?m):5353( |$)" $corefile (printf ":%d${1}" $port) -}}
