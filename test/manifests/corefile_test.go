@@ -50,6 +50,9 @@ type corefileValues struct {
 	// overlay Corefile with only that line changed); nil for
 	// Corefile.example's.
 	aclNetworks []string
+	// More server blocks after Corefile.example's (chart: extraServers;
+	// kustomize: appended to an overlay Corefile), "" for none.
+	extraBlocks string
 }
 
 // aclAllowLine is the acl's `allow net NETWORKS...` line: the one line of
@@ -90,7 +93,7 @@ func renderCorefile(t testing.TB, example string, v corefileValues) string {
 		out = regexp.MustCompile(`(?m):5353( |$)`).ReplaceAllString(out, ":"+port+"${1}")
 		out = regexp.MustCompile(`(?m)^(\s+ports) 5353$`).ReplaceAllString(out, "${1} "+port)
 	}
-	return out
+	return out + v.extraBlocks
 }
 
 // expandEnv is what CoreDNS runs: the placeholder replaced by env.
@@ -155,7 +158,7 @@ func TestCorefiles(t *testing.T) {
 			bases++
 			want = renderCorefile(t, example, v)
 		default:
-			if v = corefileCopyValues(t, example, string(data)); v.domain == "" && v.aclNetworks == nil {
+			if v = corefileCopyValues(t, example, string(data)); v.domain == "" && v.aclNetworks == nil && v.extraBlocks == "" {
 				t.Errorf("%s: an overlay needs no Corefile of its own (the base's says envalias %s; set WARPDNS_ENV in the Deployment instead)", rel, envPlaceholder)
 			}
 			want = renderCorefile(t, example, v)
@@ -170,7 +173,7 @@ func TestCorefiles(t *testing.T) {
 			t.Logf("%s: rewritten from Corefile.example", rel)
 			continue
 		}
-		t.Errorf("%s is not Corefile.example with `envalias %s` (domain %q, acl networks %q); run `make manifests-corefiles` after changing Corefile.example\n%s",
+		t.Errorf("%s is not Corefile.example with `envalias %s` (domain %q, acl networks %q, server blocks after it); run `make manifests-corefiles` after changing Corefile.example\n%s",
 			rel, envPlaceholder, v.domain, v.aclNetworks, lineDiff(want, string(data)))
 	}
 	if bases != len(ways) {
@@ -190,11 +193,16 @@ func corefileCopyValues(t testing.TB, example, corefile string) corefileValues {
 	if nets := aclNetworksOf(t, corefile); !slices.Equal(nets, aclNetworksOf(t, example)) {
 		v.aclNetworks = nets
 	}
+	// What follows the first server block (Corefile.example has one).
+	if end := strings.Index(corefile, "\n}\n"); end >= 0 {
+		v.extraBlocks = corefile[end+3:]
+	}
 	return v
 }
 
 // TestCorefileACLChange: an overlay's Corefile may change the acl networks
-// (docs/deploy.md, "Who may query"), and nothing else with them.
+// (docs/deploy.md, "Who may query") and add server blocks after
+// Corefile.example's (stub zones), and change nothing else with them.
 func TestCorefileACLChange(t *testing.T) {
 	example := readExample(t)
 	base := renderCorefile(t, example, corefileValues{})
@@ -207,6 +215,7 @@ func TestCorefileACLChange(t *testing.T) {
 		{"the acl networks", acl, true},
 		{"the acl networks and the cache", strings.Replace(acl, "cache 30 {", "cache 300 {", 1), false},
 		{"the acl networks and the plugin order", strings.Replace(acl, "    loop\n    reload\n", "    reload\n    loop\n", 1), false},
+		{"the acl networks and a stub zone", acl + stubServerBlock("corp.example.com", "10.0.0.2"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := corefileCopyValues(t, example, tc.corefile)
@@ -241,7 +250,7 @@ func checkDeployedCorefile(t *testing.T, example string, objs []*unstructured.Un
 	if got := envaliasLine.FindStringSubmatch(expandEnv(corefile, wantEnv)); got == nil || got[1] != wantEnv {
 		t.Errorf("CoreDNS would run envalias %v, want %s", got, wantEnv)
 	}
-	if v.vpcPort == 0 && v.domain == "" && v.aclNetworks == nil && expandEnv(corefile, wantEnv) != corefileFor(example, wantEnv, "") {
+	if v.vpcPort == 0 && v.domain == "" && v.aclNetworks == nil && v.extraBlocks == "" && expandEnv(corefile, wantEnv) != corefileFor(example, wantEnv, "") {
 		t.Error("with its environment filled in, the deployed Corefile is not Corefile.example for that environment")
 	}
 }

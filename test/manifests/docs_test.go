@@ -114,3 +114,20 @@ func TestDocsGKEMixedProtocolVersion(t *testing.T) {
 		t.Errorf("%d files set the class, want the chart's template and platforms/gke at least", sets)
 	}
 }
+
+// TestDocsRollback: `kubectl rollout undo` goes back ONE revision, to the
+// Deployment's previous pod template ("--to-revision: The revision to
+// rollback to. Default to 0 (last revision)", k8s.io/kubectl v0.37.2
+// pkg/cmd/rollout/rollout_undo.go); after a helm upgrade that is warpdns
+// again, not the stock CoreDNS. A text that offers it as the way back to
+// stock must name the revision.
+func TestDocsRollback(t *testing.T) {
+	undo := regexp.MustCompile("rollout undo deployment/coredns( --to-revision)?")
+	for path, text := range deployTexts(t) {
+		for _, m := range undo.FindAllStringSubmatch(text, -1) {
+			if m[1] == "" {
+				t.Errorf("%s: `rollout undo deployment/coredns` without --to-revision returns to the previous revision only (after a helm upgrade: warpdns again)", path)
+			}
+		}
+	}
+}

@@ -205,7 +205,9 @@ configMapGenerator:
 		checkDeployedCorefile(t, example, objs, v, "stg")
 	})
 	t.Run("cloudflared", func(t *testing.T) {
-		objs := render(t, ch, chartValues(t, chartCase{"gke", "standalone"}, map[string]any{"cloudflared": enabled()}))
+		// With the Namespace, as manifests/cloudflared has it.
+		values := map[string]any{"enabled": true, "createNamespace": true}
+		objs := render(t, ch, chartValues(t, chartCase{"gke", "standalone"}, map[string]any{"cloudflared": values}))
 		cf := slices.DeleteFunc(objs, func(o *unstructured.Unstructured) bool {
 			return o.GetNamespace() != "cloudflared" && (o.GetKind() != "Namespace" || o.GetName() != "cloudflared")
 		})
@@ -424,6 +426,11 @@ func normalize(t *testing.T, o *unstructured.Unstructured) map[string]any {
 // admission and, for the replace way, the merge into kubeadm's Deployment.
 func TestHelmDryRun(t *testing.T) {
 	ctx, _, a := prepare(t)
+	// cloudflared's namespace, made before the install as docs/deploy.md
+	// says (its token Secret lives there).
+	if _, err := a.apply(ctx, cloudflaredNamespace(), false); err != nil {
+		t.Fatal(err)
+	}
 	ch := loadChart(t)
 	cases := map[string]map[string]any{"eks-stg/ipv6-only": ipv6OnlyValues(t)}
 	for _, cc := range chartCases(t) {
@@ -434,12 +441,26 @@ func TestHelmDryRun(t *testing.T) {
 		map[string]any{"autoscaling": map[string]any{"hpa": enabled()}})
 	cases["metallb/replace/autoscalers"] = chartValues(t, chartCase{"metallb", "replace"},
 		map[string]any{"autoscaling": map[string]any{"clusterProportional": enabled()}})
+	// Every operator value (values_test.go), once each way.
+	cases["gke/standalone/operator-values"] = chartValues(t, chartCase{"gke", "standalone"}, operatorValues())
+	cases["eks-stg/replace/operator-values"] = chartValues(t, chartCase{"eks-stg", "replace"}, operatorValues())
 	for _, name := range keys(cases) {
 		t.Run(name, func(t *testing.T) {
 			cases[name]["cloudflared"] = enabled()
 			dryRunAll(t, ctx, a, render(t, ch, cases[name]))
 		})
 	}
+}
+
+// cloudflaredNamespace is the namespace docs/deploy.md has the operator
+// create, and label for Pod Security, before installing the chart.
+func cloudflaredNamespace() *unstructured.Unstructured {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName("cloudflared")
+	ns.SetLabels(map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"})
+	return ns
 }
 
 // TestHelmOptionalObjects: what the values switch on beyond the kustomize
