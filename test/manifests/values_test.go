@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/warpdns/warpdns/test/cluster"
@@ -227,7 +228,9 @@ func TestHelmExtraServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	demo, err := cluster.SeedDemo(t.Context(), env.Cluster)
+	// The apiserver's own Service: the shared control plane's demo world
+	// belongs to the tests that seed it.
+	kubernetes, err := env.Client.CoreV1().Services("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +246,8 @@ func TestHelmExtraServers(t *testing.T) {
 	if got := lookupA(t, inCluster, "www.corp.example.com."); !slices.Equal(got, []string{"192.0.2.10"}) {
 		t.Errorf("in-cluster listener: www.corp.example.com = %v, want the stub zone's 192.0.2.10", got)
 	}
-	if got := lookupA(t, inCluster, "api.platform.svc.cluster.local."); !slices.Equal(got, []string{demo.APIClusterIP}) {
-		t.Errorf("in-cluster listener: api.platform = %v, want the ClusterIP %s", got, demo.APIClusterIP)
+	if got := lookupA(t, inCluster, "kubernetes.default.svc.cluster.local."); !slices.Equal(got, []string{kubernetes.Spec.ClusterIP}) {
+		t.Errorf("in-cluster listener: kubernetes.default = %v, want the ClusterIP %s", got, kubernetes.Spec.ClusterIP)
 	}
 	if r := exchange(t, vpc, "www.corp.example.com.", dns.TypeA); r.Rcode != dns.RcodeRefused {
 		t.Errorf("VPC listener: www.corp.example.com: %s, want REFUSED", dns.RcodeToString[r.Rcode])
