@@ -89,8 +89,8 @@ manifests-check:
 	$(GO) -C test test -count=1 -timeout 20m ./manifests/
 
 # After editing Corefile.example: rewrite the kustomize bases' copies of it
-# (Corefile.example with envalias {$WARPDNS_ENV}; the chart reads it through
-# a symlink).
+# (Corefile.example with envalias {$WARPDNS_ENV}) and the chart's
+# (charts/warpdns/files/Corefile.example, a plain copy).
 manifests-corefiles:
 	$(GO) -C test test -count=1 -run 'TestCorefiles$$' ./manifests/ -update
 

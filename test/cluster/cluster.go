@@ -52,6 +52,10 @@ type Options struct {
 	// the cluster is created), two for dual-stack. Empty: ServiceCIDRv4 and
 	// ServiceCIDRv6.
 	ServiceCIDRs []string
+	// APIServerArgs are more kube-apiserver flags, for a control plane
+	// configured as a platform configures its own (an admission
+	// configuration, say). They come after the harness's.
+	APIServerArgs []string
 }
 
 // Cluster is a running etcd + kube-apiserver pair on loopback.
@@ -76,6 +80,8 @@ type Cluster struct {
 	etcdArgs      []string
 	apiserverArgs []string
 	http          *http.Client
+
+	extraAPIServerArgs []string // Options.APIServerArgs
 }
 
 // Start builds (or reuses) the binaries and starts etcd and kube-apiserver on
@@ -89,7 +95,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: opts.Dir, Netns: opts.Netns, serviceCIDRs: opts.ServiceCIDRs, http: insecureLoopbackClient}
+	c := &Cluster{dir: opts.Dir, Netns: opts.Netns, serviceCIDRs: opts.ServiceCIDRs, extraAPIServerArgs: opts.APIServerArgs,
+		http: insecureLoopbackClient}
 	if len(c.serviceCIDRs) == 0 {
 		c.serviceCIDRs = []string{ServiceCIDRv4, ServiceCIDRv6}
 	}
@@ -163,6 +170,7 @@ func (c *Cluster) start(ctx context.Context, logf Logf, bins Binaries) error {
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 	}
+	c.apiserverArgs = append(c.apiserverArgs, c.extraAPIServerArgs...)
 	logf("starting kube-apiserver %s on %s", KubernetesVersion, c.Server)
 	if err := c.StartAPIServer(ctx); err != nil {
 		return err

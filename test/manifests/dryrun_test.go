@@ -259,4 +259,10 @@ func checkMergedCoreDNS(t *testing.T, out *unstructured.Unstructured) {
 	if d.Spec.Selector == nil || d.Spec.Selector.MatchLabels["k8s-app"] != "kube-dns" {
 		t.Errorf("merged coredns: selector changed to %v", d.Spec.Selector)
 	}
+	// docs/deploy.md: a rollout starts one new pod at a time and never has
+	// fewer ready pods than replicas (kubeadm's own is maxUnavailable: 1).
+	if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 ||
+		ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 1 {
+		t.Errorf("merged coredns: rolling update %+v, want maxUnavailable 0 and maxSurge 1 as docs/deploy.md says", ru)
+	}
 }

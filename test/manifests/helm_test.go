@@ -177,8 +177,37 @@ patches:
 		}
 		compareObjects(t, build(t, fsys, dir), render(t, ch, ipv6OnlyValues(t)))
 	})
+	// acl.networks and its kustomize input, an overlay Corefile with only
+	// the acl line changed (docs/deploy.md, "Who may query"): the same objects.
+	t.Run("eks-stg/acl-networks", func(t *testing.T) {
+		nets := []string{"10.0.0.0/8", "2600:1f14:abc:de00::/56", "127.0.0.0/8", "::1/128"}
+		v := corefileValues{aclNetworks: nets}
+		dir := "/manifests/overlays/eks-stg-acl"
+		k := `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../eks-stg
+configMapGenerator:
+  - name: coredns-warpdns
+    namespace: kube-system
+    behavior: replace
+    files:
+      - Corefile
+`
+		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.WriteFile(dir+"/Corefile", []byte(renderCorefile(t, example, v))); err != nil {
+			t.Fatal(err)
+		}
+		objs := render(t, ch, chartValues(t, chartCase{"eks-stg", "replace"}, map[string]any{"acl": map[string]any{"networks": toAny(nets)}}))
+		compareObjects(t, build(t, fsys, dir), objs)
+		checkDeployedCorefile(t, example, objs, v, "stg")
+	})
 	t.Run("cloudflared", func(t *testing.T) {
-		objs := render(t, ch, chartValues(t, chartCase{"gke", "standalone"}, map[string]any{"cloudflared": enabled()}))
+		// With the Namespace, as manifests/cloudflared has it.
+		values := map[string]any{"enabled": true, "createNamespace": true}
+		objs := render(t, ch, chartValues(t, chartCase{"gke", "standalone"}, map[string]any{"cloudflared": values}))
 		cf := slices.DeleteFunc(objs, func(o *unstructured.Unstructured) bool {
 			return o.GetNamespace() != "cloudflared" && (o.GetKind() != "Namespace" || o.GetName() != "cloudflared")
 		})
@@ -231,6 +260,8 @@ func TestHelmValuesSchema(t *testing.T) {
 			[]string{"/networkPolicy/loadBalancerSources/0"}},
 		{"env that is no DNS label", set{"env": "Stg_1"}, []string{"/env"}},
 		{"wrong mode", set{"mode": "replace-kube-dns"}, []string{"/mode"}},
+		{"no acl networks", set{"acl.networks": []any{}}, []string{"/acl/networks"}},
+		{"acl network that is no CIDR", set{"acl.networks": []any{"10.0.0.0/8", "2001:db8:1::"}}, []string{"/acl/networks/1"}},
 		{"two families on a single stack", set{"loadBalancer.ipFamilies": []any{"IPv4", "IPv6"}}, []string{"/loadBalancer/ipFamilies"}},
 		// EKS runs one IP family per cluster (point 3 of issue 22): the
 		// dualstack NLB, not the Service, carries IPv6 there.
@@ -395,6 +426,11 @@ func normalize(t *testing.T, o *unstructured.Unstructured) map[string]any {
 // admission and, for the replace way, the merge into kubeadm's Deployment.
 func TestHelmDryRun(t *testing.T) {
 	ctx, _, a := prepare(t)
+	// cloudflared's namespace, made before the install as docs/deploy.md
+	// says (its token Secret lives there).
+	if _, err := a.apply(ctx, cloudflaredNamespace(), false); err != nil {
+		t.Fatal(err)
+	}
 	ch := loadChart(t)
 	cases := map[string]map[string]any{"eks-stg/ipv6-only": ipv6OnlyValues(t)}
 	for _, cc := range chartCases(t) {
@@ -405,12 +441,26 @@ func TestHelmDryRun(t *testing.T) {
 		map[string]any{"autoscaling": map[string]any{"hpa": enabled()}})
 	cases["metallb/replace/autoscalers"] = chartValues(t, chartCase{"metallb", "replace"},
 		map[string]any{"autoscaling": map[string]any{"clusterProportional": enabled()}})
+	// Every operator value (values_test.go), once each way.
+	cases["gke/standalone/operator-values"] = chartValues(t, chartCase{"gke", "standalone"}, operatorValues())
+	cases["eks-stg/replace/operator-values"] = chartValues(t, chartCase{"eks-stg", "replace"}, operatorValues())
 	for _, name := range keys(cases) {
 		t.Run(name, func(t *testing.T) {
 			cases[name]["cloudflared"] = enabled()
 			dryRunAll(t, ctx, a, render(t, ch, cases[name]))
 		})
 	}
+}
+
+// cloudflaredNamespace is the namespace docs/deploy.md has the operator
+// create, and label for Pod Security, before installing the chart.
+func cloudflaredNamespace() *unstructured.Unstructured {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName("cloudflared")
+	ns.SetLabels(map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"})
+	return ns
 }
 
 // TestHelmOptionalObjects: what the values switch on beyond the kustomize

@@ -34,10 +34,12 @@ app.kubernetes.io/name: warpdns
 {{- end }}
 
 {{/*
-The Corefile: Corefile.example (files/Corefile.example is a symlink to it;
-`helm package` stores its content), with `envalias {$WARPDNS_ENV}` instead of
-`envalias stg`, the domain form when .Values.domain is set, and the VPC
-listener's port. Exactly what test/manifests/corefile_test.go's
+The Corefile: Corefile.example (files/Corefile.example is a copy of it, kept
+identical by test/manifests and `make manifests-corefiles`, so that a packaged
+or vendored chart holds it), with `envalias {$WARPDNS_ENV}` instead of
+`envalias stg`, the domain form when .Values.domain is set, acl.networks
+in the acl's `allow net` line, and the VPC listener's port; then the
+extraServers blocks, each zone on :53. Exactly what test/manifests/corefile_test.go's
 renderCorefile does for the kustomize bases.
 */}}
 {{- define "warpdns.corefile" -}}
@@ -53,10 +55,27 @@ renderCorefile does for the kustomize bases.
 {{- $corefile = replace $keys (printf "\n.:53 cluster.local:5353 {$WARPDNS_ENV}.%s:5353 {\n" .Values.domain) $corefile -}}
 {{- end -}}
 {{- $corefile = replace $line $envalias $corefile -}}
+{{- $allow := "(?m)^(\\s+allow net) .+$" -}}
+{{- if ne (len (regexFindAll $allow $corefile -1)) 1 -}}
+{{- fail "files/Corefile.example: expected one `allow net` line (the chart puts acl.networks there)" -}}
+{{- end -}}
+{{- $corefile = regexReplaceAll $allow $corefile (printf "${1} %s" (join " " .Values.acl.networks)) -}}
 {{- $port := int .Values.vpcListener.containerPort -}}
 {{- if ne $port 5353 -}}
 {{- $corefile = regexReplaceAll "(?m):5353( |$)" $corefile (printf ":%d${1}" $port) -}}
 {{- $corefile = regexReplaceAll "(?m)^(\\s+ports) 5353$" $corefile (printf "${1} %d" $port) -}}
+{{- end -}}
+{{- range .Values.extraServers -}}
+{{- $keys := list -}}
+{{- range .zones -}}{{- $keys = append $keys (printf "%s:53" .zone) -}}{{- end -}}
+{{- $block := printf "\n%s {\n" (join " " $keys) -}}
+{{- range .plugins -}}
+{{- $line := printf "    %s" .name -}}
+{{- if hasKey . "parameters" -}}{{- $line = printf "%s %v" $line .parameters -}}{{- end -}}
+{{- with .configBlock -}}{{- $line = printf "%s {\n%s\n    }" $line (. | trim | indent 8) -}}{{- end -}}
+{{- $block = printf "%s%s\n" $block $line -}}
+{{- end -}}
+{{- $corefile = printf "%s%s}\n" $corefile $block -}}
 {{- end -}}
 {{- $corefile -}}
 {{- end }}
@@ -83,6 +102,32 @@ topologySpreadConstraints:
       matchLabels:
         {{- include "warpdns.podSelector" $ | nindent 8 }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator's pod values: priority, pull secrets, tolerations (each only
+when set), for both the standalone Deployment and the replace mode's patch.
+*/}}
+{{- define "warpdns.podScheduling" -}}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* podAnnotations, when set. */}}
+{{- define "warpdns.podAnnotations" -}}
+{{- with .Values.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 
