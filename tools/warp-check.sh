@@ -610,7 +610,7 @@ cause_noerror() { # WHY NAME ENV: why a NOERROR answer failed
 }
 
 cause_lb_silent() { # LB
-	echo "no reply from $1: the load balancer IP is not in the WARP Split Tunnel include list, the tunnel has no route for it in the device's virtual network (warp-cli vnet), cloudflared is down or not on QUIC (UDP), or loadBalancerSourceRanges / the security group drops it"
+	echo "no reply from $1: the load balancer IP does not go through WARP (the device profile's Split Tunnels: in its exclude list in Exclude mode, missing from its include list in Include mode), the tunnel has no route for it in the device's virtual network (warp-cli vnet), cloudflared is down or not on QUIC (UDP), or loadBalancerSourceRanges / the security group drops it"
 }
 
 run_env() { # ENV [LB_IP[:PORT]]
