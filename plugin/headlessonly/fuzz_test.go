@@ -2,6 +2,7 @@ package headlessonly
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/coredns/caddy"
@@ -71,7 +72,26 @@ func FuzzServeDNS(f *testing.F) {
 		if _, again := ask(h, r, tcp); again != want {
 			t.Fatalf("%s %s asked again: %s\nstock headless: %s", dns.TypeToString[qtype], name, again, want)
 		}
+		// Asked in other case, from the same entry, and spelled as the stock plugin spells it.
+		for _, spelling := range []func(string) string{strings.ToUpper, swapCase} {
+			r.Question[0].Name = spelling(r.Question[0].Name)
+			_, got := ask(h, r, tcp)
+			if _, want := ask(stock, r, tcp); got != want {
+				t.Fatalf("%s %s: %s\nstock headless: %s", dns.TypeToString[qtype], r.Question[0].Name, got, want)
+			}
+		}
 	})
+}
+
+// swapCase is s with every ASCII letter in the other case.
+func swapCase(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+			b[i] ^= 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // FuzzParse feeds random Corefile stanzas to the parser, which must fail cleanly or succeed.
