@@ -334,26 +334,32 @@ func TestRestoreTooLong(t *testing.T) {
 				t.Fatal("the fixture's restored target is not too long")
 			}
 
-			s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) { tc.e.ServeDNS(context.Background(), w, r) })
-			defer s.Close()
 			short := "10-0-0-1." + strings.TrimPrefix(tc.qname, "_http._tcp.")
-			want := test.Case{
+			askOverTheWire(t, tc.e, test.Case{
 				Qname: tc.qname, Qtype: dns.TypeSRV,
 				Answer: []dns.RR{test.SRV(tc.qname + " 5 IN SRV 0 50 8080 " + short)},
 				Extra:  []dns.RR{test.A(short + " 5 IN A 10.0.0.1")},
-			}
-			for _, network := range []string{"udp", "tcp"} {
-				req := new(dns.Msg).SetQuestion(tc.qname, dns.TypeSRV)
-				req.SetEdns0(4096, false)
-				resp, _, err := (&dns.Client{Net: network}).Exchange(req, s.Addr)
-				if err != nil {
-					t.Fatalf("%s: %v", network, err)
-				}
-				if err := test.SortAndCheck(resp, want); err != nil {
-					t.Errorf("%s: %v\n%s", network, err, resp)
-				}
-			}
+			})
 		})
+	}
+}
+
+// askOverTheWire serves e on loopback, asks it want's question over UDP and TCP (EDNS0, 4096
+// bytes) and checks the replies, as miekg/dns unpacks them, against want.
+func askOverTheWire(t *testing.T, e *Envalias, want test.Case) {
+	t.Helper()
+	s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) { e.ServeDNS(context.Background(), w, r) })
+	defer s.Close()
+	for _, network := range []string{"udp", "tcp"} {
+		req := new(dns.Msg).SetQuestion(want.Qname, want.Qtype)
+		req.SetEdns0(4096, false)
+		resp, _, err := (&dns.Client{Net: network}).Exchange(req, s.Addr)
+		if err != nil {
+			t.Fatalf("%s: %v", network, err)
+		}
+		if err := test.SortAndCheck(resp, want); err != nil {
+			t.Errorf("%s: %v\n%s", network, err, resp)
+		}
 	}
 }
 
@@ -466,29 +472,15 @@ func TestRestoreWireLength(t *testing.T) {
 		}
 		return dns.RcodeSuccess, w.WriteMsg(m)
 	})
-	s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) { e.ServeDNS(context.Background(), w, r) })
-	defer s.Close()
-
 	kept := host(255) + "." + asked
 	if len(kept) != 254 || len(host(256)+"."+asked) != 255 {
 		t.Fatalf("the fixture's restored targets are %d and %d characters long", len(kept), len(host(256)+"."+asked))
 	}
-	want := test.Case{
+	askOverTheWire(t, e, test.Case{
 		Qname: "_http._tcp." + asked, Qtype: dns.TypeSRV,
 		Answer: []dns.RR{test.SRV("_http._tcp." + asked + " 5 IN SRV 0 50 8080 " + kept)},
 		Extra:  []dns.RR{test.A(kept + " 5 IN A 10.0.0.1")},
-	}
-	for _, network := range []string{"udp", "tcp"} {
-		req := new(dns.Msg).SetQuestion(want.Qname, dns.TypeSRV)
-		req.SetEdns0(4096, false)
-		resp, _, err := (&dns.Client{Net: network}).Exchange(req, s.Addr)
-		if err != nil {
-			t.Fatalf("%s: %v", network, err)
-		}
-		if err := test.SortAndCheck(resp, want); err != nil {
-			t.Errorf("%s: %v\n%s", network, err, resp)
-		}
-	}
+	})
 }
 
 // In a kubernetes zone that is the root, and in the domain form aliasing it, a rewritten name
