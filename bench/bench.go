@@ -63,6 +63,11 @@ type Config struct {
 	// below 0 they get most of the CPU from other work on a shared machine.
 	Nice int
 
+	// Only, if not empty, are the keys of the throughput and saturated
+	// comparisons to run (Pair.Key); the other phases do not run. For a
+	// look at a few rows, not for docs/benchmarks.md.
+	Only []string
+
 	Dir  string               // scratch directory (a new temporary one if empty)
 	Logf func(string, ...any) // progress
 }
@@ -178,14 +183,16 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	defer b.stopAllBut(nil)
 
-	r.load("small world")
-	if err := b.smallWorld(ctx); err != nil {
-		return r, fmt.Errorf("memory in a small world: %w", err)
+	if len(cfg.Only) == 0 {
+		r.load("small world")
+		if err := b.smallWorld(ctx); err != nil {
+			return r, fmt.Errorf("memory in a small world: %w", err)
+		}
 	}
 	if b.flips, err = seedWorld(ctx, b.c, cfg.Endpoints, max(1, cfg.CachedFlips)); err != nil {
 		return r, fmt.Errorf("seeding the Services: %w", err)
 	}
-	for _, phase := range []struct {
+	phases := []struct {
 		name string
 		run  func(context.Context) error
 	}{
@@ -194,7 +201,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		{"propagation", b.propagation},
 		{"memory at scale", b.scale},
 		{"micro-benchmarks", b.micro},
-	} {
+	}
+	if len(cfg.Only) > 0 {
+		phases = phases[:2]
+	}
+	for _, phase := range phases {
 		r.load(phase.name)
 		if err := phase.run(ctx); err != nil {
 			return r, fmt.Errorf("%s: %w", phase.name, err)

@@ -42,6 +42,10 @@ func TestSmoke(t *testing.T) {
 		"| stock Corefile, A of a ClusterIP Service |",
 		"| VPC path, A (10 ready endpoints) |",
 		"| VPC path, SRV (10 ready endpoints) |",
+		"| VPC path, A (10 ready endpoints), random case |",
+		"| saturated, plain block, A (10 ready endpoints), random case |",
+		"RSS at the end of each round, ours − upstream (median), VPC path, A (10 ready endpoints), random case",
+		"- VPC path, A (10 ready endpoints), random case: each side asked 65536 spellings",
 		"| VPC path, A (10 ready endpoints), against upstream's stock Corefile |",
 		"| Corefile.example in-cluster listener (:53), A of a ClusterIP Service, against upstream's stock Corefile |",
 		"| ceiling: upstream *whoami* |",
@@ -57,6 +61,7 @@ func TestSmoke(t *testing.T) {
 		"RSS after sync vs upstream, small world",
 		"BenchmarkServeDNSHeadless",
 		"BenchmarkServeDNSAliased",
+		"BenchmarkServeDNSHeadlessRandomCase",
 		"## Targets",
 		"](benchmarks.png)",
 	} {
@@ -64,7 +69,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
-	if len(r.Throughput) != 6 || len(r.Saturated) != 3 || len(r.Whoami) != 1 || len(r.SmallWorld.Setups) != 3 || len(r.Scale.Setups) != 3 || len(r.Propagation) != 1 {
+	if len(r.Throughput) != 7 || len(r.Saturated) != 4 || len(r.Whoami) != 1 || len(r.SmallWorld.Setups) != 3 || len(r.Scale.Setups) != 3 || len(r.Propagation) != 1 {
 		t.Errorf("results: %d pairs, %d saturated, %d whoami runs, %d small-world and %d scale setups, %d propagation variants; want 6, 3, 1, 3, 3, 1",
 			len(r.Throughput), len(r.Saturated), len(r.Whoami), len(r.SmallWorld.Setups), len(r.Scale.Setups), len(r.Propagation))
 	}
@@ -80,8 +85,8 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, p := range r.Throughput {
 		for _, run := range append(p.Ours.Runs, p.Upstream.Runs...) {
-			if run.AllocsPerQuery <= 0 || run.BytesPerQuery <= 0 {
-				t.Errorf("%s: no allocations per query in %+v", p.Title, run)
+			if run.AllocsPerQuery <= 0 || run.BytesPerQuery <= 0 || run.RSS <= 0 {
+				t.Errorf("%s: no allocations per query or RSS in %+v", p.Title, run)
 			}
 		}
 	}

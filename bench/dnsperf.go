@@ -22,6 +22,7 @@ type perf struct {
 	CPUPerQuery                   time.Duration
 	AllocsPerQuery, BytesPerQuery float64
 	Steal                         float64 // of the machine's CPU time during the run, taken by the host (see Config.MaxSteal)
+	RSS                           int64   // of the server process, at the end of the run
 }
 
 // dnsperfArgs is the load: fixed concurrency (Clients sockets, at most
@@ -43,10 +44,11 @@ func dnsperfCommandLine(l Load) string {
 	return "dnsperf " + strings.Join(dnsperfArgs(l, "127.0.0.1", "PORT", "QUERYFILE"), " ")
 }
 
-// runDNSPerf sends query to hostport for l.Round, at niceness nice.
+// runDNSPerf sends the queries (a query file: one "name type" a line, asked
+// in turn) to hostport for l.Round, at niceness nice.
 // The verbose output goes to a file (not through a pipe we would have to
 // keep up with) and is parsed afterwards.
-func runDNSPerf(ctx context.Context, l Load, nice int, dir, hostport, query string) (perf, error) {
+func runDNSPerf(ctx context.Context, l Load, nice int, dir, hostport, queries string) (perf, error) {
 	host, port, ok := strings.Cut(hostport, ":")
 	if !ok {
 		return perf{}, fmt.Errorf("bad address %q", hostport)
@@ -54,7 +56,7 @@ func runDNSPerf(ctx context.Context, l Load, nice int, dir, hostport, query stri
 	queryFile, out := filepath.Join(dir, "query.txt"), filepath.Join(dir, "dnsperf.out")
 	defer os.Remove(queryFile)
 	defer os.Remove(out)
-	if err := os.WriteFile(queryFile, []byte(query+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(queryFile, []byte(queries), 0o644); err != nil {
 		return perf{}, err
 	}
 	f, err := os.Create(out)

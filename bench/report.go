@@ -54,6 +54,11 @@ type pairSummary struct {
 	PeerOverUp                 ratios // k8s_gateway / upstream QPS
 
 	OursAA, UpAA *ratios // QPS of the first process of a side / its twin's, where there are twins
+
+	// Where the Pair has an RSSBound: the sides' RSS at the end of the
+	// rounds (medians), and the median of the per-round excess of ours.
+	OursRSS, UpRSS, RSSOver int64
+	RSSMet                  bool
 }
 
 // Summary is p over its rounds; whoami's are the ceiling's.
@@ -68,6 +73,15 @@ func (p Pair) Summary(whoami []perf) pairSummary {
 	if p.Ours.Twin != nil {
 		oursAA, upAA := ratiosOf(p.Ours.Runs, p.Ours.Twin.Runs, qps), ratiosOf(p.Upstream.Runs, p.Upstream.Twin.Runs, qps)
 		s.OursAA, s.UpAA = &oursAA, &upAA
+	}
+	if p.RSSBound > 0 {
+		over := make([]int64, min(len(o), len(u)))
+		for i := range over {
+			over[i] = o[i].RSS - u[i].RSS
+		}
+		rss := func(x perf) int64 { return x.RSS }
+		s.OursRSS, s.UpRSS, s.RSSOver = medianOf(o, rss), medianOf(u, rss), Median(over)
+		s.RSSMet = s.RSSOver <= p.RSSBound
 	}
 	if p.Peer != nil {
 		g := p.Peer.Runs
@@ -125,6 +139,10 @@ func (r *Results) targets() []target {
 		}
 		s := p.Summary(r.Whoami)
 		ts = append(ts, target{"QPS ratio ours/upstream, " + p.Title, fmt.Sprintf("≥ %.2f", p.Target), fmt.Sprintf("%.3f", s.QPSRatio.Median), s.Met})
+		if p.RSSBound > 0 {
+			ts = append(ts, target{"RSS at the end of each round, ours − upstream (median), " + p.Title,
+				fmt.Sprintf("≤ %.0f MiB (headlessonly's answer cache bound)", mib(p.RSSBound)), fmt.Sprintf("%.1f MiB", mib(s.RSSOver)), s.RSSMet})
+		}
 		if s.Peer != nil {
 			peer := s.PeerQPSRatio.Median
 			ts = append(ts, target{"QPS ratio ours/k8s_gateway, " + p.Title, "> 1", fmt.Sprintf("%.3f", peer), peer > 1})

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +24,15 @@ type Pair struct {
 	NoPeer         string // why the row has no k8s_gateway side, where it should
 	Rounds         int    // rounds of this comparison; 0: the phase's
 	Redone         int    // rounds measured again because of steal (see measureRound)
+	// RSSBound, if not 0, is the most that ours' RSS may exceed upstream's
+	// at the end of a round (the median over the rounds of the difference).
+	RSSBound int64
 }
+
+// answerCacheBound is the bound of headlessonly's answer cache, 4 MiB
+// (plugin/headlessonly/README.md, "Answer cache"): what the random-case rows
+// may add to ours' RSS.
+const answerCacheBound = 4 << 20
 
 // Side is one side of a Pair: a coredns of its own, the one query dnsperf
 // repeats to it, and its runs, one per round.
@@ -35,7 +44,11 @@ type Side struct {
 	Name     string
 	Type     uint16
 	Want     int // records in the answer; 0: any
-	Runs     []perf
+	// Spellings, if not 0, is how many spellings of Name dnsperf asks in
+	// turn, each letter's case chosen at random, as resolvers using 0x20
+	// ask (and a client that would defeat a cache keyed on case).
+	Spellings int
+	Runs      []perf
 	// Twin is a second process of the same binary and Corefile, measured
 	// in every round too (the stock rows): the side's result for a round is
 	// the mean of both (see perRound), and the twins' ratio is what "even"
@@ -91,7 +104,7 @@ func (sd *Side) perRound() []perf {
 			QPS: (a.QPS + b.QPS) / 2, Completed: a.Completed + b.Completed, NoError: a.NoError + b.NoError,
 			P50: (a.P50 + b.P50) / 2, P99: (a.P99 + b.P99) / 2, CPUPerQuery: (a.CPUPerQuery + b.CPUPerQuery) / 2,
 			AllocsPerQuery: (a.AllocsPerQuery + b.AllocsPerQuery) / 2, BytesPerQuery: (a.BytesPerQuery + b.BytesPerQuery) / 2,
-			Steal: max(a.Steal, b.Steal),
+			Steal: max(a.Steal, b.Steal), RSS: (a.RSS + b.RSS) / 2,
 		}
 	}
 	return out
@@ -99,8 +112,46 @@ func (sd *Side) perRound() []perf {
 
 // Query is the question dnsperf repeats.
 func (sd *Side) Query() string {
-	return strings.TrimSuffix(sd.Name, ".") + " " + dns.TypeToString[sd.Type]
+	q := strings.TrimSuffix(sd.Name, ".") + " " + dns.TypeToString[sd.Type]
+	if sd.Spellings > 0 {
+		q += fmt.Sprintf(" (in %d spellings of random case)", sd.Spellings)
+	}
+	return q
 }
+
+// queryFile is dnsperf's query file: the question, or each of its
+// spellings on a line. The spellings are the same in every run.
+func (sd *Side) queryFile() string {
+	line := func(name string) string {
+		return strings.TrimSuffix(name, ".") + " " + dns.TypeToString[sd.Type] + "\n"
+	}
+	if sd.Spellings == 0 {
+		return line(sd.Name)
+	}
+	rng := rand.New(rand.NewPCG(23, 0x20))
+	var b strings.Builder
+	for range sd.Spellings {
+		name := []byte(sd.Name)
+		for i, c := range name {
+			if 'a' <= c && c <= 'z' && rng.IntN(2) == 0 {
+				name[i] = c - 'a' + 'A'
+			}
+		}
+		b.WriteString(line(string(name)))
+	}
+	return b.String()
+}
+
+// randomCase is sd asked in spellings of random case (see Side.Spellings).
+func randomCase(sd Side) Side {
+	sd.Spellings = caseSpellings
+	return sd
+}
+
+// caseSpellings is how many: more than a 3 s round at the VPC path's rate
+// asks (about 45,000 queries), so that no spelling comes twice in a round,
+// and more than the 4096 entries the answer cache was once bounded by.
+const caseSpellings = 1 << 16
 
 // The names the comparisons ask (see seedWorld).
 const (
@@ -131,6 +182,13 @@ func (b *bencher) throughput(ctx context.Context) error {
 			Ours: ourVPC(apiAlias, dns.TypeA), Upstream: upVPC(apiHeadless, dns.TypeA)},
 		{Key: "vpc-srv", Label: "VPC path\nSRV", Title: fmt.Sprintf("VPC path, SRV (%d ready endpoints)", n), Target: 0.95,
 			Ours: ourVPC(srv+apiAlias, dns.TypeSRV), Upstream: upVPC(srv+apiHeadless, dns.TypeSRV)},
+		// A client varying the case of every query, against upstream's
+		// headless answer: the kubernetes plugin makes each of upstream's
+		// answers (Corefile.example does not cache the cluster zone), the
+		// uncached path. Ours asks the Service's own name, which only
+		// headlessonly handles (an alias reaches it in lower case).
+		{Key: "vpc-a-case", Label: "VPC A\nrandom case", Title: fmt.Sprintf("VPC path, A (%d ready endpoints), random case", n), Target: 0.95,
+			Ours: randomCase(ourVPC(apiName, dns.TypeA)), Upstream: randomCase(upVPC(apiHeadless, dns.TypeA)), RSSBound: answerCacheBound},
 		// Both listeners against upstream's stock Corefile: what
 		// Corefile.example's acl and its second listener (upstream's
 		// plugins) add on top of ours.
@@ -139,13 +197,20 @@ func (b *bencher) throughput(ctx context.Context) error {
 		{Key: "vpc-a-stock", Label: "VPC A vs\nup. stock", Title: fmt.Sprintf("VPC path, A (%d ready endpoints), against upstream's stock Corefile", n),
 			Ours: ourVPC(apiAlias, dns.TypeA), Upstream: sideOf("upstream, stock Corefile", b.upstream, f.stock, false, n)(apiHeadless, dns.TypeA)},
 	}
+	if pairs = b.only(pairs); len(pairs) == 0 {
+		return nil
+	}
 	ceiling := sideOf("upstream, whoami", b.upstream, f.whoami, false, 0)(whoamiName, dns.TypeA)
 	if err := b.compare(ctx, "throughput", b.cfg.Load, b.cfg.Rounds, pairs, &ceiling); err != nil {
 		return err
 	}
 	b.r.Throughput, b.r.Whoami = pairs, ceiling.Runs
 	// Propagation uses the VPC-path server; the others stop after this phase.
-	b.exampleServer = pairs[2].Ours.srv
+	for _, p := range pairs {
+		if p.Key == "vpc-a" {
+			b.exampleServer = p.Ours.srv
+		}
+	}
 	b.stopAllBut(b.exampleServer)
 	return nil
 }
@@ -168,13 +233,24 @@ func (b *bencher) saturated(ctx context.Context) error {
 			Ours: ours(tenAlias, dns.TypeA), Upstream: up(tenHeadless, dns.TypeA), Peer: &gateway},
 		{Key: "sat-plain-srv", Label: "saturated\nplain SRV", Title: fmt.Sprintf("saturated, plain block, SRV (%d ready endpoints)", n), Target: 0.95,
 			Ours: ours(srv+tenAlias, dns.TypeSRV), Upstream: up(srv+tenHeadless, dns.TypeSRV)},
+		{Key: "sat-plain-a-case", Label: "saturated\nplain A case", Title: fmt.Sprintf("saturated, plain block, A (%d ready endpoints), random case", n), Target: 0.95,
+			Ours: randomCase(ours(tenName, dns.TypeA)), Upstream: randomCase(up(tenHeadless, dns.TypeA)), RSSBound: answerCacheBound},
 	}
+	pairs = b.only(pairs)
 	if err := b.compare(ctx, "saturated", b.cfg.Saturated, b.cfg.SatRounds, pairs, nil); err != nil {
 		return err
 	}
 	b.r.Saturated = pairs
 	b.stopAllBut(b.exampleServer)
 	return nil
+}
+
+// only is pairs less those that Config.Only leaves out.
+func (b *bencher) only(pairs []Pair) []Pair {
+	if len(b.cfg.Only) == 0 {
+		return pairs
+	}
+	return slices.DeleteFunc(pairs, func(p Pair) bool { return !slices.Contains(b.cfg.Only, p.Key) })
 }
 
 // compare starts a coredns for each side of each pair, so that every side
@@ -330,7 +406,7 @@ func (b *bencher) perf(ctx context.Context, l Load, sd *Side) (perf, error) {
 	if l.Warmup > 0 {
 		warm := l
 		warm.Round = l.Warmup
-		if _, err := runDNSPerf(ctx, warm, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.Query()); err != nil {
+		if _, err := runDNSPerf(ctx, warm, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.queryFile()); err != nil {
 			return perf{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
@@ -346,8 +422,11 @@ func (b *bencher) perf(ctx context.Context, l Load, sd *Side) (perf, error) {
 	if err != nil {
 		return perf{}, err
 	}
-	res, err := runDNSPerf(ctx, l, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.Query())
+	res, err := runDNSPerf(ctx, l, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.queryFile())
 	if err != nil {
+		return res, err
+	}
+	if res.RSS, _, err = sd.srv.Memory(); err != nil {
 		return res, err
 	}
 	clock1, err := readCPUClock()

@@ -60,6 +60,9 @@ func Plugin(h plugin.Handler) (*kubernetes.Kubernetes, error) {
 // prefix, which envalias needs to translate a name (Matches gives the zone only).
 func CutZone(name, zone string) (prefix string, ok bool) {
 	if zone == "." {
+		if name == "." {
+			return "", true
+		}
 		return name, strings.HasSuffix(name, ".")
 	}
 	i := len(name) - len(zone) // where zone would start in name
@@ -84,11 +87,16 @@ func CutZone(name, zone string) (prefix string, ok bool) {
 }
 
 // InZones reports whether name is in one of zones, as plugin.Zones(zones).Matches(name) != "".
-func InZones(zones []string, name string) bool {
+func InZones(zones []string, name string) bool { return Zone(zones, name) != "" }
+
+// Zone returns the longest of zones that name is in, or "": plugin.Zones(zones).Matches(name),
+// without its allocations.
+func Zone(zones []string, name string) string {
+	match := ""
 	for _, z := range zones {
-		if _, ok := CutZone(name, z); ok {
-			return true
+		if _, ok := CutZone(name, z); ok && len(z) > len(match) {
+			match = z
 		}
 	}
-	return false
+	return match
 }

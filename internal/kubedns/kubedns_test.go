@@ -24,6 +24,7 @@ func TestCutZone(t *testing.T) {
 		{"local.", "cluster.local.", "", false},
 		{"www.example.org.", ".", "www.example.org.", true},
 		{"www.example.org", ".", "www.example.org", false},
+		{".", ".", "", true}, // the root is the zone: nothing before it
 	} {
 		prefix, ok := CutZone(tc.name, tc.zone)
 		if prefix != tc.prefix || ok != tc.ok {

@@ -86,7 +86,7 @@ func (a *aliaser) envForm(qname, base, zone string) (alias, bool) {
 		return alias{}, false
 	}
 
-	name := strings.ToLower(prefix) + service + "." + strings.ToLower(ns) + ".svc." + zone
+	name := strings.ToLower(prefix) + service + "." + strings.ToLower(ns) + ".svc." + suffix(zone)
 	return alias{
 		env:    env,
 		name:   name,
@@ -115,7 +115,7 @@ func (a *aliaser) domainForm(qname, base string) (alias, bool) {
 	if env == "" {
 		return alias{}, false
 	}
-	name := strings.ToLower(rest) + "svc." + a.zones[0]
+	name := strings.ToLower(rest) + "svc." + suffix(a.zones[0])
 	if _, ok := dns.IsDomainName(name); !ok { // svc.ZONE may be longer than ENV.DOMAIN
 		return alias{}, false
 	}
@@ -135,6 +135,15 @@ func (a *aliaser) domainForm(qname, base string) (alias, bool) {
 		zone:      a.zones[0],
 		askedZone: qname[len(rest):],
 	}, true
+}
+
+// suffix is what a name below zone ends with after the dot of its last label: zone, or nothing
+// for the root (whose name is that dot).
+func suffix(zone string) string {
+	if zone == "." {
+		return ""
+	}
+	return zone
 }
 
 // matchEnv returns the longest ENV for which label is ENV SEP SVC.

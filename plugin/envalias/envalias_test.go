@@ -2,6 +2,7 @@ package envalias
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -333,26 +334,32 @@ func TestRestoreTooLong(t *testing.T) {
 				t.Fatal("the fixture's restored target is not too long")
 			}
 
-			s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) { tc.e.ServeDNS(context.Background(), w, r) })
-			defer s.Close()
 			short := "10-0-0-1." + strings.TrimPrefix(tc.qname, "_http._tcp.")
-			want := test.Case{
+			askOverTheWire(t, tc.e, test.Case{
 				Qname: tc.qname, Qtype: dns.TypeSRV,
 				Answer: []dns.RR{test.SRV(tc.qname + " 5 IN SRV 0 50 8080 " + short)},
 				Extra:  []dns.RR{test.A(short + " 5 IN A 10.0.0.1")},
-			}
-			for _, network := range []string{"udp", "tcp"} {
-				req := new(dns.Msg).SetQuestion(tc.qname, dns.TypeSRV)
-				req.SetEdns0(4096, false)
-				resp, _, err := (&dns.Client{Net: network}).Exchange(req, s.Addr)
-				if err != nil {
-					t.Fatalf("%s: %v", network, err)
-				}
-				if err := test.SortAndCheck(resp, want); err != nil {
-					t.Errorf("%s: %v\n%s", network, err, resp)
-				}
-			}
+			})
 		})
+	}
+}
+
+// askOverTheWire serves e on loopback, asks it want's question over UDP and TCP (EDNS0, 4096
+// bytes) and checks the replies, as miekg/dns unpacks them, against want.
+func askOverTheWire(t *testing.T, e *Envalias, want test.Case) {
+	t.Helper()
+	s := dnstest.NewMultipleServer(func(w dns.ResponseWriter, r *dns.Msg) { e.ServeDNS(context.Background(), w, r) })
+	defer s.Close()
+	for _, network := range []string{"udp", "tcp"} {
+		req := new(dns.Msg).SetQuestion(want.Qname, want.Qtype)
+		req.SetEdns0(4096, false)
+		resp, _, err := (&dns.Client{Net: network}).Exchange(req, s.Addr)
+		if err != nil {
+			t.Fatalf("%s: %v", network, err)
+		}
+		if err := test.SortAndCheck(resp, want); err != nil {
+			t.Errorf("%s: %v\n%s", network, err, resp)
+		}
 	}
 }
 
@@ -438,5 +445,59 @@ func TestServeDNSNoQuestion(t *testing.T) {
 	e := newEnvalias(test.NextHandler(dns.RcodeFormatError, nil))
 	if rcode, _ := e.ServeDNS(context.TODO(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg)); rcode != dns.RcodeFormatError {
 		t.Errorf("rcode %d, want the next plugin's", rcode)
+	}
+}
+
+// A restored name may take 255 octets on the wire, not 256 (RFC 1035 section 2.3.4); as text, with
+// its final dot, that is 254 characters, not 255. SRV targets the next plugin answers at 251 and
+// 252 octets come back with stg- at 255 and 256: the first is kept with its address, the second
+// left out with its, and the reply is one that miekg/dns unpacks.
+func TestRestoreWireLength(t *testing.T) {
+	t.Parallel()
+	zone := strings.Repeat("z", 60) + "." + strings.Repeat("y", 60) + "." + strings.Repeat("x", 60) + "."
+	asked := "stg-svc.ns.svc." + zone // what the client asked for, less _http._tcp.
+	host := func(wire int) string {   // the endpoint label that makes the restored target wire octets long
+		return strings.Repeat("h", wire-2-len(asked))
+	}
+	e := &Envalias{aliaser: aliaser{envs: []string{"stg"}, sep: "-", zones: []string{zone}}}
+	e.Next = plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		q := r.Question[0].Name
+		svc := strings.TrimPrefix(q, "_http._tcp.")
+		m := new(dns.Msg)
+		m.SetReply(r)
+		for i, wire := range []int{255, 256} {
+			target := host(wire) + "." + svc
+			m.Answer = append(m.Answer, test.SRV(fmt.Sprintf("%s 5 IN SRV 0 50 8080 %s", q, target)))
+			m.Extra = append(m.Extra, test.A(fmt.Sprintf("%s 5 IN A 10.0.0.%d", target, i+1)))
+		}
+		return dns.RcodeSuccess, w.WriteMsg(m)
+	})
+	kept := host(255) + "." + asked
+	if len(kept) != 254 || len(host(256)+"."+asked) != 255 {
+		t.Fatalf("the fixture's restored targets are %d and %d characters long", len(kept), len(host(256)+"."+asked))
+	}
+	askOverTheWire(t, e, test.Case{
+		Qname: "_http._tcp." + asked, Qtype: dns.TypeSRV,
+		Answer: []dns.RR{test.SRV("_http._tcp." + asked + " 5 IN SRV 0 50 8080 " + kept)},
+		Extra:  []dns.RR{test.A(kept + " 5 IN A 10.0.0.1")},
+	})
+}
+
+// In a kubernetes zone that is the root, and in the domain form aliasing it, a rewritten name
+// ends in svc. (not svc..).
+func TestAliasRootZone(t *testing.T) {
+	t.Parallel()
+	a := aliaser{envs: []string{"stg"}, sep: "-", zones: []string{"."}, domains: []string{"k8s.example.com."}}
+	for qname, want := range map[string]string{
+		"stg-api.platform.svc.":                      "api.platform.svc.",
+		"_http._tcp.stg-api.platform.svc.":           "_http._tcp.api.platform.svc.",
+		"api.platform.stg.k8s.example.com.":          "api.platform.svc.",
+		"10-0-0-1.api.platform.stg.k8s.example.com.": "10-0-0-1.api.platform.svc.",
+		"stg.k8s.example.com.":                       "svc.",
+	} {
+		al, ok := a.aliasOf(qname)
+		if _, valid := dns.IsDomainName(al.name); !ok || al.name != want || !valid {
+			t.Errorf("%s: alias %t, rewritten to %q, want %q", qname, ok, al.name, want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package envalias
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -10,9 +12,11 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/warpdns/warpdns/internal/corefiletest"
 	"github.com/warpdns/warpdns/internal/kubedns"
 
 	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 var fuzzSeeds = []string{
@@ -143,8 +147,9 @@ func FuzzServeDNS(f *testing.F) {
 	})
 }
 
-// FuzzParseConfig feeds arbitrary Corefile stanzas to the config parser: it
-// must return a handler or an error, never panic.
+// FuzzParseConfig feeds arbitrary Corefile stanzas to the config parser. A stanza it accepts
+// must give a configuration that the README's Syntax allows, and that configuration, written back
+// into a Corefile, must parse to the same one.
 func FuzzParseConfig(f *testing.F) {
 	for _, seed := range []string{
 		"envalias stg",
@@ -154,15 +159,67 @@ func FuzzParseConfig(f *testing.F) {
 		"envalias stg {\n sepparator -\n}",
 		"envalias stg {\n domain .\n}",
 		"envalias stg {\n{\n",
+		"envalias STG stg-EU dev {\n separator -_-\n zones Cluster.Local. \"a b\" .\n domain K8S.example.com. x\n}",
 	} {
 		f.Add(seed)
 	}
+	keys := []string{".:53"}
 	f.Fuzz(func(t *testing.T, input string) {
+		if first := caddy.NewTestController("dns", input); !first.Next() || first.Val() != pluginName {
+			return // setup is only called for its own directive
+		}
 		c := caddy.NewTestController("dns", input)
-		c.ServerBlockKeys = []string{".:53"}
+		c.ServerBlockKeys = keys
 		e, err := parse(c)
-		if err == nil && e == nil {
+		if err != nil {
+			return
+		}
+		if e == nil {
 			t.Fatal("no handler and no error")
 		}
+		if err := syntaxAllows(e); err != nil {
+			t.Fatalf("%q parsed to %+v: %v", input, e, err)
+		}
+		lines := [][]string{{"separator", e.sep}, append([]string{"zones"}, e.Zones...)}
+		if len(e.domains) > 0 {
+			lines = append(lines, append([]string{"domain"}, e.domains...))
+		}
+		c, err = corefiletest.Controller(keys, pluginName, e.envs, lines)
+		if err != nil {
+			t.Fatalf("%q parsed to %+v, which does not write back: %v", input, e, err)
+		}
+		again, err := parse(c)
+		if err != nil {
+			t.Fatalf("%q parsed to %+v; written back, it fails: %v", input, e, err)
+		}
+		if !reflect.DeepEqual(again, e) {
+			t.Fatalf("%q parsed to %+v; written back, to %+v", input, e, again)
+		}
 	})
+}
+
+// syntaxAllows checks e against the README's Syntax: ENVs that are DNS labels, in lower case,
+// each once, longest first; a separator of letters, digits, - and _; zones and domains that are
+// fully qualified names in lower case, no domain the root.
+func syntaxAllows(e *Envalias) error {
+	if len(e.envs) == 0 || len(slices.Compact(slices.Sorted(slices.Values(e.envs)))) != len(e.envs) {
+		return fmt.Errorf("ENVs %q: want at least one, each once", e.envs)
+	}
+	for i, env := range e.envs {
+		if errs := validation.IsDNS1123Label(env); len(errs) > 0 || (i > 0 && len(env) > len(e.envs[i-1])) {
+			return fmt.Errorf("ENV %q: %v, or not longest first", env, errs)
+		}
+	}
+	if e.sep == "" || strings.ToLower(e.sep) != e.sep || strings.Trim(e.sep, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return fmt.Errorf("separator %q", e.sep)
+	}
+	for _, z := range slices.Concat(e.Zones, e.domains) {
+		if _, ok := dns.IsDomainName(z); !ok || !dns.IsFqdn(z) || strings.ToLower(z) != z {
+			return fmt.Errorf("zone or domain %q is not a fully qualified name in lower case", z)
+		}
+	}
+	if slices.Contains(e.domains, ".") || len(e.Zones) == 0 {
+		return fmt.Errorf("domains %q, zones %q", e.domains, e.Zones)
+	}
+	return nil
 }

@@ -27,7 +27,8 @@ type fakeConn struct {
 	kubedns.Controller // nil: what the kubernetes plugin does not call here panics
 	svcs               []*object.Service
 	eps                []*object.Endpoints
-	modified           int64 // Modified(ModifiedInternal): 3, an instant long past, until a test moves it
+	modified           int64        // Modified(ModifiedInternal): 3, an instant long past, until a test moves it
+	svcLookups         atomic.Int64 // SvcIndex calls: the kubernetes plugin looked something up
 }
 
 func (*fakeConn) HasSynced() bool { return true }
@@ -48,6 +49,7 @@ func (*fakeConn) GetNamespaceByName(name string) (*object.Namespace, error) {
 
 // The index functions return fresh slices, as the informer indexer does.
 func (c *fakeConn) SvcIndex(key string) []*object.Service {
+	c.svcLookups.Add(1)
 	return filter(c.svcs, func(s *object.Service) bool { return s.Index == key })
 }
 

@@ -24,6 +24,7 @@ func main() {
 	command := flag.String("command", "make bench", "how the report says it was made")
 	smoke := flag.Bool("smoke", false, "run every phase for a moment only (the numbers mean nothing)")
 	rounds := flag.Int("rounds", 0, "rounds per comparison, both loads (0: the run's default)")
+	rows := flag.String("rows", "", "comma-separated keys of the throughput and saturated comparisons to run, and no other phase (e.g. vpc-a,vpc-srv,vpc-a-case); for a look, not for docs/benchmarks.md")
 	flag.Parse()
 
 	cfg := bench.Full
@@ -32,6 +33,9 @@ func main() {
 	}
 	if *rounds > 0 {
 		cfg.Rounds, cfg.SatRounds = *rounds, *rounds
+	}
+	if *rows != "" {
+		cfg.Only = strings.Split(*rows, ",")
 	}
 	start := time.Now()
 	cfg.Logf = func(format string, args ...any) {
