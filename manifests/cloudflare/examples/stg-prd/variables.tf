@@ -73,7 +73,7 @@ variable "ldf_domain" {
 }
 
 variable "device_match" {
-  description = "Which WARP devices get the developer profile (Split Tunnel include list), e.g. any(identity.groups.name[*] in {\"developers\"})."
+  description = "Which WARP devices get the developer profile (its Split Tunnels and fallback list), e.g. any(identity.groups.name[*] in {\"developers\"})."
   type        = string
 }
 

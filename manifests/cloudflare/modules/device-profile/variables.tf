@@ -65,7 +65,7 @@ variable "org_include" {
 }
 
 variable "org_fallback_domains" {
-  description = "The organisation's Local Domain Fallback list (Zero Trust > Settings > WARP Client > the profile > Local Domain Fallback; or `warp-cli settings`, \"Fallback domains:\"). null: Cloudflare's default list (output cloudflare_default_fallback_domains). Every entry is kept, with its DNS servers, except the cluster domain and its suffixes (`local` for cluster.local), which would keep the Service names on the laptop."
+  description = "The organisation's Local Domain Fallback list (Zero Trust > Settings > WARP Client > the profile > Local Domain Fallback; or `warp-cli settings list`, older clients `warp-cli settings`, \"Fallback domains:\"). null: Cloudflare's default list (output cloudflare_default_fallback_domains). Every entry is kept, with its DNS servers, except the cluster domain and its suffixes (`local` for cluster.local), which would keep the Service names on the laptop."
   type = list(object({
     suffix      = string
     dns_server  = optional(list(string))
