@@ -172,9 +172,7 @@ patches:
         path: /metadata/annotations/service.beta.kubernetes.io~1aws-load-balancer-enable-prefix-for-ipv6-source-nat
         value: "on"
 `
-		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, fsys, dir+"/kustomization.yaml", k)
 		compareObjects(t, build(t, fsys, dir), render(t, ch, ipv6OnlyValues(t)))
 	})
 	// acl.networks and its kustomize input, an overlay Corefile with only
@@ -194,12 +192,8 @@ configMapGenerator:
     files:
       - Corefile
 `
-		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
-			t.Fatal(err)
-		}
-		if err := fsys.WriteFile(dir+"/Corefile", []byte(renderCorefile(t, example, v))); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, fsys, dir+"/kustomization.yaml", k)
+		writeFile(t, fsys, dir+"/Corefile", renderCorefile(t, example, v))
 		objs := render(t, ch, chartValues(t, chartCase{"eks-stg", "replace"}, map[string]any{"acl": map[string]any{"networks": toAny(nets)}}))
 		compareObjects(t, build(t, fsys, dir), objs)
 		checkDeployedCorefile(t, example, objs, v, "stg")
@@ -349,10 +343,16 @@ func kustomizationFor(t testing.TB, fsys filesys.FileSystem, c chartCase) string
 			t.Fatal(err)
 		}
 	}
-	if err := fsys.WriteFile(copyDir+"/kustomization.yaml", []byte(k)); err != nil {
+	writeFile(t, fsys, copyDir+"/kustomization.yaml", k)
+	return copyDir
+}
+
+// writeFile writes an overlay's file into the in-memory copy of manifests/.
+func writeFile(t testing.TB, fsys filesys.FileSystem, path, data string) {
+	t.Helper()
+	if err := fsys.WriteFile(path, []byte(data)); err != nil {
 		t.Fatal(err)
 	}
-	return copyDir
 }
 
 // helmOwn are the labels and annotations only the chart sets (Helm's release
