@@ -70,7 +70,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	if len(r.Throughput) != 7 || len(r.Saturated) != 4 || len(r.Whoami) != 1 || len(r.SmallWorld.Setups) != 3 || len(r.Scale.Setups) != 3 || len(r.Propagation) != 1 {
-		t.Errorf("results: %d pairs, %d saturated, %d whoami runs, %d small-world and %d scale setups, %d propagation variants; want 6, 3, 1, 3, 3, 1",
+		t.Errorf("results: %d pairs, %d saturated, %d whoami runs, %d small-world and %d scale setups, %d propagation variants; want 7, 4, 1, 3, 3, 1",
 			len(r.Throughput), len(r.Saturated), len(r.Whoami), len(r.SmallWorld.Setups), len(r.Scale.Setups), len(r.Propagation))
 	}
 	for _, p := range r.Saturated {

@@ -403,10 +403,11 @@ func (b *bencher) startSide(ctx context.Context, key string, sd *Side) error {
 // l.Warmup right before it (connections, caches, the heap after an idle
 // spell), so that both sides of a pair start alike.
 func (b *bencher) perf(ctx context.Context, l Load, sd *Side) (perf, error) {
+	queries := sd.queryFile() // once for both runs, before the measured span
 	if l.Warmup > 0 {
 		warm := l
 		warm.Round = l.Warmup
-		if _, err := runDNSPerf(ctx, warm, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.queryFile()); err != nil {
+		if _, err := runDNSPerf(ctx, warm, b.cfg.Nice, b.cfg.Dir, sd.addr, queries); err != nil {
 			return perf{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
@@ -422,7 +423,7 @@ func (b *bencher) perf(ctx context.Context, l Load, sd *Side) (perf, error) {
 	if err != nil {
 		return perf{}, err
 	}
-	res, err := runDNSPerf(ctx, l, b.cfg.Nice, b.cfg.Dir, sd.addr, sd.queryFile())
+	res, err := runDNSPerf(ctx, l, b.cfg.Nice, b.cfg.Dir, sd.addr, queries)
 	if err != nil {
 		return res, err
 	}

@@ -113,6 +113,15 @@ func waitReady(ctx context.Context, c *CoreDNS, binary string, ready func() erro
 // Ports are the loopback ports one coredns gets.
 type Ports struct{ DNS, VPC, Health, Ready, Metrics int }
 
+// FreeCoreDNSPorts returns free loopback ports for one coredns.
+func FreeCoreDNSPorts() (Ports, error) {
+	free, err := FreePorts(5)
+	if err != nil {
+		return Ports{}, err
+	}
+	return Ports{DNS: free[0], VPC: free[1], Health: free[2], Ready: free[3], Metrics: free[4]}, nil
+}
+
 // DNSAddr is the (in-cluster) DNS listener, VPCAddr the VPC-facing one of
 // Corefile.example, MetricsURL the prometheus plugin's.
 func (p Ports) DNSAddr() string    { return fmt.Sprintf("127.0.0.1:%d", p.DNS) }
@@ -137,11 +146,10 @@ type RunOptions struct {
 // (if the Corefile has `ready 127.0.0.1:READY`), then each DNS listener the
 // Corefile names (DNS, VPC) answers over UDP and TCP.
 func RunCoreDNS(ctx context.Context, o RunOptions, binary string, corefile func(Ports) (string, error)) (*CoreDNS, error) {
-	free, err := FreePorts(5)
+	p, err := FreeCoreDNSPorts()
 	if err != nil {
 		return nil, err
 	}
-	p := Ports{DNS: free[0], VPC: free[1], Health: free[2], Ready: free[3], Metrics: free[4]}
 	text, err := corefile(p)
 	if err != nil {
 		return nil, err

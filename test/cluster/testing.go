@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,4 +148,38 @@ func RunForTest(t testing.TB, binary string, corefile func(Ports) (string, error
 		}
 	})
 	return c
+}
+
+// TestNetns creates a network namespace named wdns-WHAT-PID with lo up for
+// the test and deletes it when the test ends, after the processes the test
+// started in it (those cleanups are registered later, so they run first).
+// It skips the test where network namespaces cannot be made (not root, no
+// iproute2).
+func TestNetns(t testing.TB, what string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip (iproute2)")
+	}
+	ns := fmt.Sprintf("wdns-%s-%d", what, os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", ns, err, out)
+		}
+	})
+	IPNetns(t, ns, "link", "set", "lo", "up")
+	return ns
+}
+
+// IPNetns runs `ip -n ns ARGS...`, failing the test if it fails.
+func IPNetns(t testing.TB, ns string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("ip -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
+	}
 }

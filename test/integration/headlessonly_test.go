@@ -284,28 +284,27 @@ func TestVPCPathOverIPv6(t *testing.T) {
 	deployed := strings.Replace(e.Example, line, "\n    envalias {$WARPDNS_ENV}\n", 1)
 	t.Setenv("WARPDNS_ENV", "stg") // inherited by coredns, as from the Deployment's env
 
-	ports, err := cluster.FreePorts(5)
+	ports, err := cluster.FreeCoreDNSPorts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	corefile, err := cluster.RenderLocal(deployed, cluster.LocalCorefile{
-		InClusterPort: ports[0], VPCPort: ports[1], HealthPort: ports[2], ReadyPort: ports[3], MetricsPort: ports[4],
-		Kubeconfig: e.Kubeconfig, Upstream: cluster.NoUpstream, Bind: []string{"::1"},
-	})
+	local := ports.Local(e.Kubeconfig, cluster.NoUpstream)
+	local.Bind = []string{"::1"}
+	corefile, err := cluster.RenderLocal(deployed, local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vpc := fmt.Sprintf("[::1]:%d", ports[1])
+	vpc := fmt.Sprintf("[::1]:%d", ports.VPC)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	coredns, err := cluster.StartCoreDNS(ctx, e.OurBin, corefile, e.TempDir, cluster.AllReady(
-		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[3])), cluster.DNSAnswers(vpc)))
+		cluster.HTTPReady(fmt.Sprintf("http://127.0.0.1:%d/ready", ports.Ready)), cluster.DNSAnswers(vpc)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { coredns.Stop() })
 	// Bound to [::1] only: nothing answers on the IPv4 loopback.
-	if _, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", ports[1]), time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", ports.VPC), time.Second); err == nil {
 		t.Errorf("the VPC listener answers on 127.0.0.1 too; the Corefile binds ::1 only")
 	}
 

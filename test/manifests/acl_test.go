@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,9 +43,9 @@ func TestACLGlobalUnicastSource(t *testing.T) {
 		}
 	}
 	bin := cluster.SharedEnv(t).OurBin
-	ns := newNetns(t, "acl")
+	ns := cluster.TestNetns(t, "manifests-acl")
 	for _, ip := range []string{aclServerIP, aclPodIP, aclOutsideIP} {
-		ipNetns(t, ns, "addr", "add", ip+"/128", "dev", "lo", "nodad")
+		cluster.IPNetns(t, ns, "addr", "add", ip+"/128", "dev", "lo", "nodad")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -112,11 +109,10 @@ func TestACLGlobalUnicastSource(t *testing.T) {
 // against the control plane of kubeconfig (inside ns), until the test ends.
 func startCoreDNSIn(t *testing.T, ctx context.Context, ns, binary, kubeconfig, corefile string) cluster.Ports {
 	t.Helper()
-	free, err := cluster.FreePorts(5)
+	p, err := cluster.FreeCoreDNSPorts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cluster.Ports{DNS: free[0], VPC: free[1], Health: free[2], Ready: free[3], Metrics: free[4]}
 	l := p.Local(kubeconfig, cluster.NoUpstream)
 	l.Bind = []string{aclServerIP, "127.0.0.1"}
 	text, err := cluster.RenderLocal(corefile, l)
@@ -150,39 +146,6 @@ func exchangeFrom(ns, from, server, name string) (*dns.Msg, error) {
 		return err
 	})
 	return r, err
-}
-
-// newNetns creates a network namespace with lo up for the test and deletes
-// it when the test ends, after the processes the test started in it (those
-// cleanups are registered later, so they run first). It skips the test where
-// network namespaces cannot be made (not root, no iproute2).
-func newNetns(t *testing.T, what string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
-	}
-	ns := fmt.Sprintf("wdns-manifests-%s-%d", what, os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Skipf("ip netns add: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", ns, err, out)
-		}
-	})
-	ipNetns(t, ns, "link", "set", "lo", "up")
-	return ns
-}
-
-// ipNetns runs `ip -n ns ARGS...`.
-func ipNetns(t *testing.T, ns string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-		t.Fatalf("ip -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
-	}
 }
 
 // toAny converts a []string to the []any that decoded values hold.
