@@ -148,6 +148,16 @@ func ensureNamespace(ctx context.Context, a *applier, ns string) error {
 	return err
 }
 
+// eksWayOneBuilds are the EKS builds of way 1 (replace the kube-dns
+// image), by kustomize and by the chart.
+func eksWayOneBuilds(t *testing.T) map[string][]*unstructured.Unstructured {
+	fsys, _ := loadManifests(t)
+	return map[string][]*unstructured.Unstructured{
+		"overlays/eks-stg":      build(t, fsys, "/manifests/overlays/eks-stg"),
+		"chart/eks-stg/replace": render(t, loadChart(t), chartValues(t, chartCase{"eks-stg", "replace"})),
+	}
+}
+
 // TestReadinessGateLabelComesOff: the kube-system Namespace of the way-1 EKS
 // builds (overlays and chart) carries no readiness-gate label, and applying
 // it removes the label an earlier version applied, on the real apiserver:
@@ -158,12 +168,7 @@ func ensureNamespace(ctx context.Context, a *applier, ns string) error {
 func TestReadinessGateLabelComesOff(t *testing.T) {
 	ctx, c, a := prepare(t)
 	const label = "elbv2.k8s.aws/pod-readiness-gate-inject"
-	fsys, _ := loadManifests(t)
-	ch := loadChart(t)
-	builds := map[string][]*unstructured.Unstructured{
-		"overlays/eks-stg":      build(t, fsys, "/manifests/overlays/eks-stg"),
-		"chart/eks-stg/replace": render(t, ch, chartValues(t, chartCase{"eks-stg", "replace"})),
-	}
+	builds := eksWayOneBuilds(t)
 	for _, name := range keys(builds) {
 		t.Run(name, func(t *testing.T) {
 			ns := find(builds[name], "Namespace", "kube-system")
@@ -196,13 +201,7 @@ func TestReadinessGateLabelComesOff(t *testing.T) {
 // Issue 22, point 6.
 func TestHairpinAntiAffinityMerges(t *testing.T) {
 	ctx, _, a := prepare(t)
-	fsys, _ := loadManifests(t)
-	ch := loadChart(t)
-	builds := map[string][]*unstructured.Unstructured{
-		"overlays/eks-stg":      build(t, fsys, "/manifests/overlays/eks-stg"),
-		"chart/eks-stg/replace": render(t, ch, chartValues(t, chartCase{"eks-stg", "replace"})),
-	}
-	cf := scheduledPod{&matcher.InternalPeer{Namespace: "cloudflared", PodLabels: map[string]string{"app.kubernetes.io/name": "cloudflared"}}, nil}
+	builds := eksWayOneBuilds(t)
 	for _, name := range keys(builds) {
 		t.Run(name, func(t *testing.T) {
 			out, err := a.apply(ctx, find(builds[name], "Deployment", "coredns"), true)
@@ -211,7 +210,7 @@ func TestHairpinAntiAffinityMerges(t *testing.T) {
 			}
 			pod := convert[appsv1.Deployment](t, out).Spec.Template.Spec
 			dns := scheduledPod{&matcher.InternalPeer{Namespace: "kube-system", PodLabels: map[string]string{"k8s-app": "kube-dns"}}, pod.Affinity}
-			if !repels(dns, cf) {
+			if !repels(dns, cloudflaredPod()) {
 				t.Error("merged coredns: no required anti-affinity against the cloudflared pods")
 			}
 			if pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil || len(pod.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {

@@ -2,7 +2,6 @@ package manifests
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -365,6 +364,6 @@ func fillQuotaStatus(ctx context.Context, t *testing.T, c *cluster.Cluster, q *c
 		q.Status.Used[r] = resource.MustParse("0")
 	}
 	if _, err := c.Client.CoreV1().ResourceQuotas(q.Namespace).UpdateStatus(ctx, q, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(fmt.Errorf("ResourceQuota %s/%s status: %w", q.Namespace, q.Name, err))
+		t.Fatalf("ResourceQuota %s/%s status: %v", q.Namespace, q.Name, err)
 	}
 }

@@ -276,6 +276,12 @@ type scheduledPod struct {
 	affinity *corev1.Affinity
 }
 
+// cloudflaredPod is a cloudflared pod as manifests/cloudflared labels it,
+// with no affinity of its own: what CoreDNS's anti-affinity must keep away.
+func cloudflaredPod() scheduledPod {
+	return scheduledPod{&matcher.InternalPeer{Namespace: "cloudflared", PodLabels: map[string]string{"app.kubernetes.io/name": "cloudflared"}}, nil}
+}
+
 // podAffinity is the pod template affinity of the first of the named
 // Deployments in objs (nil when none is there, as for cloudflared in a
 // build of the DNS side alone).
@@ -480,8 +486,7 @@ func TestHelmDataplaneValues(t *testing.T) {
 		gotNode := a != nil && a.NodeAffinity != nil
 		gotSpread := a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 1
 		dns := scheduledPod{dnsPeer(t, objs).Internal, a}
-		cf := scheduledPod{&matcher.InternalPeer{Namespace: "cloudflared", PodLabels: map[string]string{"app.kubernetes.io/name": "cloudflared"}}, nil}
-		if gotApart := repels(dns, cf); gotNode != tc.wantNode || gotSpread != tc.wantSpread || gotApart != tc.wantApart {
+		if gotApart := repels(dns, cloudflaredPod()); gotNode != tc.wantNode || gotSpread != tc.wantSpread || gotApart != tc.wantApart {
 			t.Errorf("%s/%s, affinity %v: node affinity %v, spreading %v, apart from cloudflared %v; want %v, %v, %v",
 				tc.overlay, tc.mode, tc.affinity, gotNode, gotSpread, gotApart, tc.wantNode, tc.wantSpread, tc.wantApart)
 		}
