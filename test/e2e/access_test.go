@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,16 +49,6 @@ type account struct {
 	access map[string]cty.Value
 }
 
-// environmentModuleDir is the environment module the run uses;
-// WARPDNS_E2E_ENVIRONMENT points it at another copy (to see an older one
-// fail).
-func environmentModuleDir(root string) string {
-	if dir := os.Getenv("WARPDNS_E2E_ENVIRONMENT"); dir != "" {
-		return dir
-	}
-	return environmentModule(root)
-}
-
 // vnetID is the lab's id of env's virtual network (given to the module as
 // virtual_network_id, so that the policies name it).
 func vnetID(env string) string { return env + "-vpc-lab-id" }
@@ -77,7 +66,7 @@ func labAccount(root string, tp *topology) (*account, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := tf.Load(environmentModuleDir(root))
+	m, err := tf.Load(environmentModule(root))
 	if err != nil {
 		return nil, err
 	}
@@ -312,13 +301,13 @@ func (w *world) accessCheck(ns, src string, c *clusterEnv) (string, error) {
 	}
 	if (d.Blocked == nil) != want || allowed != want {
 		return "", fmt.Errorf("%s, in %s's access: %v, but its policies: names blocked by %s, connections allowed %v (by %s)",
-			id.Email, c.env, want, policyName(d.Blocked), allowed, policyName(by))
+			id.Email, c.env, want, d.Blocked, allowed, by)
 	}
 	var parts []string
 	if d.Blocked == nil {
 		rep, err := ask(ns, fqdn(c.env)+" A", "NOERROR", c.ready...)
 		if err != nil {
-			return "", fmt.Errorf("%s asks %s (resolver policy %q): %w", id.Email, fqdn(c.env), policyName(d.Resolver), err)
+			return "", fmt.Errorf("%s asks %s (resolver policy %s): %w", id.Email, fqdn(c.env), d.Resolver, err)
 		}
 		parts = append(parts, "A "+strings.Join(addrs(rep.Answer), " "))
 	} else {
@@ -328,21 +317,21 @@ func (w *world) accessCheck(ns, src string, c *clusterEnv) (string, error) {
 				want = append(want, q.addr)
 			}
 			if _, err := ask(ns, fqdn(c.env)+" "+q.qtype, q.rcode, want...); err != nil {
-				return "", fmt.Errorf("%s asks %s %s (blocked by %q): %w", id.Email, fqdn(c.env), q.qtype, policyName(d.Blocked), err)
+				return "", fmt.Errorf("%s asks %s %s (blocked by %s): %w", id.Email, fqdn(c.env), q.qtype, d.Blocked, err)
 			}
 		}
-		parts = append(parts, fmt.Sprintf("blocked by %s: A 0.0.0.0, AAAA ::, SRV REFUSED", policyName(d.Blocked)))
+		parts = append(parts, fmt.Sprintf("blocked by %s: A 0.0.0.0, AAAA ::, SRV REFUSED", d.Blocked))
 	}
 	f, err := curl(ns, fmt.Sprintf("http://%s:%d/", pod, podPort))
 	switch {
 	case allowed && err != nil:
-		return "", fmt.Errorf("%s to %s (allowed by %s): %w", id.Email, pod, policyName(by), err)
+		return "", fmt.Errorf("%s to %s (allowed by %s): %w", id.Email, pod, by, err)
 	case !allowed && err == nil:
-		return "", fmt.Errorf("%s reached %s (%q) although %s blocks it", id.Email, pod, f.Body, policyName(by))
+		return "", fmt.Errorf("%s reached %s (%q) although %s blocks it", id.Email, pod, f.Body, by)
 	case allowed:
 		parts = append(parts, fmt.Sprintf("curl %s: %q", pod, f.Body))
 	default:
-		parts = append(parts, fmt.Sprintf("curl %s refused (%s): %s", pod, policyName(by), fromLast(err.Error(), "curl: ")))
+		parts = append(parts, fmt.Sprintf("curl %s refused (%s): %s", pod, by, fromLast(err.Error(), "curl: ")))
 	}
 	if _, err := dig(ns, "@"+c.lb+" "+fqdn(c.env)+" A"); (err == nil) != allowed {
 		return "", fmt.Errorf("%s to the resolver %s: answered %v, allowed %v", id.Email, c.lb, err == nil, allowed)
@@ -369,13 +358,6 @@ func (w *world) accessMatrix(ns, src string) (string, error) {
 		return "", errors.Join(errs...)
 	}
 	return strings.Join(details, " | "), nil
-}
-
-func policyName(p *gateway.Policy) string {
-	if p == nil {
-		return "no policy"
-	}
-	return fmt.Sprintf("%q (%d)", p.Name, p.Precedence)
 }
 
 // inAccess says whether the user at src is in env's access as the inputs

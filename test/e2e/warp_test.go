@@ -26,8 +26,13 @@ func deviceProfileModule(root string) string {
 	return filepath.Join(root, "manifests", "cloudflare", "modules", "device-profile")
 }
 
-// environmentModule is manifests/cloudflare/modules/environment.
+// environmentModule is the environment module the run uses,
+// manifests/cloudflare/modules/environment; WARPDNS_E2E_ENVIRONMENT points
+// it at another copy (to see an older one fail).
 func environmentModule(root string) string {
+	if dir := os.Getenv("WARPDNS_E2E_ENVIRONMENT"); dir != "" {
+		return dir
+	}
 	return filepath.Join(root, "manifests", "cloudflare", "modules", "environment")
 }
 

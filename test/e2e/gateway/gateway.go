@@ -58,6 +58,14 @@ type Policy struct {
 	BlockPage bool
 }
 
+// String names the policy and its precedence, for reports; "no policy" for nil.
+func (p *Policy) String() string {
+	if p == nil {
+		return "no policy"
+	}
+	return fmt.Sprintf("%q (%d)", p.Name, p.Precedence)
+}
+
 // Resolver is one entry of a resolver policy's dns_resolvers.
 type Resolver struct {
 	Addr   netip.AddrPort

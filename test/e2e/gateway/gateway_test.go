@@ -159,9 +159,9 @@ func TestAccess(t *testing.T) {
 					t.Fatal(err)
 				}
 				if ok != want {
-					t.Errorf("%s to %s %s: allowed %v (by %s), want %v", id.Email, e.name, dst, ok, policyName(by), want)
+					t.Errorf("%s to %s %s: allowed %v (by %s), want %v", id.Email, e.name, dst, ok, by, want)
 				} else if !want && (by == nil || !strings.HasPrefix(by.Name, e.name+":")) {
-					t.Errorf("%s to %s %s: blocked by %s, want %s's own block", id.Email, e.name, dst, policyName(by), e.name)
+					t.Errorf("%s to %s %s: blocked by %s, want %s's own block", id.Email, e.name, dst, by, e.name)
 				}
 			}
 			d, err := g.DNS(id, name(e))
@@ -188,7 +188,7 @@ func TestAccess(t *testing.T) {
 		{contractor, "203.0.113.9", true}, // nothing matches
 	} {
 		if ok, by, _ := g.Connect(c.id, "", netip.MustParseAddr(c.dst)); ok != c.want {
-			t.Errorf("%s to %s: allowed %v (by %s), want %v", c.id.Email, c.dst, ok, policyName(by), c.want)
+			t.Errorf("%s to %s: allowed %v (by %s), want %v", c.id.Email, c.dst, ok, by, c.want)
 		}
 	}
 	if d, _ := g.DNS(onCall, "www.malware.example"); d.Blocked == nil {
@@ -204,7 +204,7 @@ func TestAccessOverlappingVPCs(t *testing.T) {
 	g := account(t, true, cty.NullVal(cty.DynamicPseudoType), stg, p)
 	for vnet, want := range map[string]bool{stg.vnet: true, p.vnet: false} {
 		if ok, by, _ := g.Connect(developer, vnet, netip.MustParseAddr(stg.pod)); ok != want {
-			t.Errorf("developer to %s in %s: allowed %v (by %s), want %v", stg.pod, vnet, ok, policyName(by), want)
+			t.Errorf("developer to %s in %s: allowed %v (by %s), want %v", stg.pod, vnet, ok, by, want)
 		}
 	}
 }
@@ -219,7 +219,7 @@ func TestAccessDefault(t *testing.T) {
 	for _, e := range []env{stg, prd} {
 		for _, id := range users {
 			if ok, by, _ := g.Connect(id, e.vnet, netip.MustParseAddr(e.pod)); !ok {
-				t.Errorf("%s to %s: blocked by %s", id.Email, e.name, policyName(by))
+				t.Errorf("%s to %s: blocked by %s", id.Email, e.name, by)
 			}
 			if d, _ := g.DNS(id, name(e)); d.Resolver == nil {
 				t.Errorf("%s asks %s: %+v", id.Email, name(e), d)
@@ -250,11 +250,4 @@ func TestAccessPrecedenceInUse(t *testing.T) {
 	if want := fmt.Sprint(stg.precedence + 1); len(failed) != 1 || !strings.Contains(failed[0], want) {
 		t.Errorf("preconditions failed: %q, want one naming %s", failed, want)
 	}
-}
-
-func policyName(p *Policy) string {
-	if p == nil {
-		return "no policy"
-	}
-	return fmt.Sprintf("%q (%d)", p.Name, p.Precedence)
 }
