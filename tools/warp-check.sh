@@ -736,8 +736,9 @@ run_env() { # ENV [LB_IP[:PORT]]
 	# A blocked identity is most likely kept from the environment's addresses
 	# by Gateway network policies as well, the load balancer's included.
 	if [ "$r_why" = blocked ]; then
-		[ "$udp_status" = TIMEOUT ] && u_detail="$u_detail; with the block above: Gateway network policies keep your identity from this environment's addresses"
-		[ "$tcp_status" = TIMEOUT ] && t_detail="$t_detail; with the block above: Gateway network policies keep your identity from this environment's addresses"
+		local kept="; with the block above: Gateway network policies keep your identity from this environment's addresses"
+		[ "$udp_status" = TIMEOUT ] && u_detail="$u_detail$kept"
+		[ "$tcp_status" = TIMEOUT ] && t_detail="$t_detail$kept"
 	fi
 
 	report "$r_result" "$env" "$rname" "$name" "$r_detail"
