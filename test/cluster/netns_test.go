@@ -28,7 +28,7 @@ func TestRenderLocalBind(t *testing.T) {
 // with NetnsDialContext, while the same address in the test's own namespace
 // has no listener. It needs root and ip netns.
 func TestNetnsDial(t *testing.T) {
-	ns := TestNetns(t, "unit")
+	ns := NetnsForTest(t, "unit")
 	ports, err := FreePorts(1)
 	if err != nil {
 		t.Fatal(err)

@@ -150,12 +150,12 @@ func RunForTest(t testing.TB, binary string, corefile func(Ports) (string, error
 	return c
 }
 
-// TestNetns creates a network namespace named wdns-WHAT-PID with lo up for
+// NetnsForTest creates a network namespace named wdns-WHAT-PID with lo up for
 // the test and deletes it when the test ends, after the processes the test
 // started in it (those cleanups are registered later, so they run first).
 // It skips the test where network namespaces cannot be made (not root, no
 // iproute2).
-func TestNetns(t testing.TB, what string) string {
+func NetnsForTest(t testing.TB, what string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a network namespace")

@@ -43,7 +43,7 @@ func TestACLGlobalUnicastSource(t *testing.T) {
 		}
 	}
 	bin := cluster.SharedEnv(t).OurBin
-	ns := cluster.TestNetns(t, "manifests-acl")
+	ns := cluster.NetnsForTest(t, "manifests-acl")
 	for _, ip := range []string{aclServerIP, aclPodIP, aclOutsideIP} {
 		cluster.IPNetns(t, ns, "addr", "add", ip+"/128", "dev", "lo", "nodad")
 	}
